@@ -1,0 +1,4 @@
+"""DICOMweb routes."""
+from flask import Blueprint
+
+bp = Blueprint("dicomweb", __name__, url_prefix="/dicom-web")

@@ -1,0 +1,100 @@
+"""Audit trail: one call for every access to patient data and every change.
+
+Events carry usernames, AE titles and UIDs — never patient names.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import AuditEvent, Tenant
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a logged-in user, a token, a DICOM peer or the system."""
+
+    name: str
+    kind: str = "user"  # user | token | dicom | system
+    source: str = ""  # client IP, or peer host for DICOM
+    user_id: int | None = None
+    role: str = ""
+
+
+SYSTEM = Actor("system", "system")
+
+
+def record(
+    tenant: Tenant | None,
+    actor: Actor,
+    action: str,
+    object_type: str = "",
+    object_uid: str = "",
+    outcome: str = "success",
+    detail: str = "",
+    commit: bool = False,
+) -> None:
+    """Append an audit event to the current transaction (and commit if asked).
+
+    Parameters
+    ----------
+    action
+        Dotted verb, e.g. ``study.query``, ``instance.store``, ``series.retrieve``.
+    detail
+        Short non-PHI context: counts, query keys present, error class.
+    """
+    db.session.add(
+        AuditEvent(
+            tenant_id=tenant.id if tenant else None,
+            actor=actor.name[:80],
+            actor_type=actor.kind,
+            source=actor.source[:80],
+            action=action,
+            object_type=object_type,
+            object_uid=object_uid[:128],
+            outcome=outcome,
+            detail=detail[:500],
+        )
+    )
+    if commit:
+        db.session.commit()
+
+
+def browse(
+    tenant: Tenant | None,
+    action: str = "",
+    actor: str = "",
+    outcome: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[AuditEvent], int]:
+    """Return one page of a tenant's audit events, newest first, and the total.
+
+    ``tenant=None`` (platform admin) browses every tenant's events.
+    """
+    stmt = sa.select(AuditEvent)
+    if tenant is not None:
+        stmt = stmt.where(AuditEvent.tenant_id == tenant.id)
+    if action:
+        stmt = stmt.where(AuditEvent.action.like(f"{action}%"))
+    if actor:
+        stmt = stmt.where(AuditEvent.actor == actor)
+    if outcome:
+        stmt = stmt.where(AuditEvent.outcome == outcome)
+    if since:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until:
+        stmt = stmt.where(AuditEvent.at < until)
+    total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = db.session.execute(
+        stmt.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
+    ).scalars().all()
+    return list(rows), total

@@ -1,0 +1,69 @@
+"""Parse and validate incoming DICOM Part 10 bytes before anything is stored."""
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import pydicom
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
+
+from app.services.dicom_attrs import text, valid_uid
+from app.services.errors import Invalid
+
+_UNDEFINED = 0xFFFFFFFF
+REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    dataset: Dataset
+    transfer_syntax_uid: str
+
+
+def parse(data: bytes) -> Parsed:
+    """Parse Part 10 bytes; raise :class:`Invalid` with a readable reason if unusable.
+
+    pydicom tolerates truncation silently (a short final value, or the rest of
+    the file missing), so completeness is checked here: every top-level value
+    must be as long as its header says, and an image must carry all its pixels.
+    """
+    if len(data) < 132 or data[128:132] != b"DICM":
+        raise Invalid("not a DICOM Part 10 file (no 'DICM' prefix after the preamble)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(data))
+    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
+            NotImplementedError, AttributeError, IndexError) as exc:
+        raise Invalid(f"cannot parse DICOM: {type(exc).__name__}") from exc
+    ts = text(ds.file_meta, "TransferSyntaxUID", 64) if hasattr(ds, "file_meta") else ""
+    if not ts or not valid_uid(ts):
+        raise Invalid("missing or invalid Transfer Syntax UID in the file meta")
+    _check_complete(ds)
+    for keyword in REQUIRED_UIDS:
+        uid = text(ds, keyword, 100)
+        if not valid_uid(uid):
+            raise Invalid(f"missing or invalid {keyword}")
+    return Parsed(ds, ts)
+
+
+def _check_complete(ds: Dataset) -> None:
+    for elem in ds.elements():
+        if isinstance(elem, RawDataElement) and elem.length != _UNDEFINED:
+            if elem.value is not None and len(elem.value) != elem.length:
+                raise Invalid("truncated file: an element is shorter than its length")
+    if "Rows" in ds and "PixelData" not in ds and "FloatPixelData" not in ds \
+            and "DoubleFloatPixelData" not in ds:
+        raise Invalid("truncated file: image without pixel data")
+    if "PixelData" in ds and not UID(ds.file_meta.TransferSyntaxUID).is_compressed:
+        try:
+            expected = (int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1))
+                        * int(ds.BitsAllocated) * int(ds.get("NumberOfFrames", 1) or 1) + 7) // 8
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise Invalid("image attributes (Rows, Columns, BitsAllocated) are invalid") from exc
+        if len(ds.PixelData) < expected:
+            raise Invalid("truncated file: pixel data shorter than Rows × Columns × frames")

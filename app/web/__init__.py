@@ -1,0 +1,1 @@
+"""Browser-facing blueprints (htmx + server-side Jinja)."""
