@@ -100,13 +100,13 @@ def search(tenant: Tenant, level: Level, filters: Mapping[str, str], *, limit: i
     everything), as PS3.4 §C.2.2.1.2 allows for optional keys.
     """
     models = [_MODELS[lvl] for lvl in _LEVELS[: _LEVELS.index(level) + 1]]
-    stmt = sa.select(*models).where(*(m.tenant_id == tenant.id for m in models))
-    if Study in models:
-        stmt = stmt.join_from(Study, Patient, Study.patient_pk == Patient.id)
-    if Series in models:
-        stmt = stmt.join_from(Series, Study, Series.study_pk == Study.id)
-    if Instance in models:
-        stmt = stmt.join_from(Instance, Series, Instance.series_pk == Series.id)
+    stmt = sa.select(*models).select_from(models[-1])
+    # Join upward from the query level: instance → series → study → patient.
+    for child, parent, fk in ((Instance, Series, Instance.series_pk),
+                              (Series, Study, Series.study_pk), (Study, Patient, Study.patient_pk)):
+        if child in models:
+            stmt = stmt.join(parent, fk == parent.id)
+    stmt = stmt.where(*(m.tenant_id == tenant.id for m in models))
     known = attributes(level)
     for keyword, raw in filters.items():
         if keyword in known and raw not in (None, ""):
