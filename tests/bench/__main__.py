@@ -1,0 +1,38 @@
+"""``python -m tests.bench [dimse] [http]``: run benchmarks, print and save figures."""
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+SUITES = ["dimse", "http"]
+OUT = Path(__file__).resolve().parents[2] / "bench-results"
+
+
+def _print(prefix: str, value) -> None:
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _print(f"{prefix}.{key}" if prefix else key, sub)
+    else:
+        shown = f"{value:,.2f}" if isinstance(value, float) else value
+        print(f"  {prefix:<48} {shown}")
+
+
+def main(argv: list[str]) -> None:
+    chosen = argv or SUITES
+    results = {"when": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform()}
+    for name in chosen:
+        print(f"== {name}", flush=True)
+        module = importlib.import_module(f"tests.bench.bench_{name}")
+        results[name] = module.run()
+        _print("", results[name])
+    OUT.mkdir(exist_ok=True)
+    (OUT / "latest.json").write_text(json.dumps(results, indent=2))
+    print(f"saved {OUT / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
