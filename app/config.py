@@ -66,4 +66,9 @@ def from_environment() -> dict:
         "BABEL_DEFAULT_LOCALE": "zh",
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
         "WTF_CSRF_TIME_LIMIT": None,
+        # DICOMweb: browser origins allowed to call it (e.g. an OHIF host), result cap,
+        # and the public base URL used in RetrieveURL/BulkDataURI when behind a proxy.
+        "PACS_CORS_ORIGINS": os.environ.get("PACS_CORS_ORIGINS", ""),
+        "PACS_QIDO_MAX_RESULTS": int(os.environ.get("PACS_QIDO_MAX_RESULTS", "1000")),
+        "PACS_DICOMWEB_URL": os.environ.get("PACS_DICOMWEB_URL", ""),
     }

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from app import create_app
@@ -40,14 +41,27 @@ def _worker() -> str:
 
 @pytest.fixture(scope="session")
 def pg_database():
-    """A PostgreSQL database of this test worker, created fresh for the session."""
-    name = f"pacs_test_{_worker()}"
+    """A PostgreSQL database of this test run and worker, dropped at the end."""
+    name = f"pacs_test_{_worker()}_{os.getpid()}"
     engine = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
     yield f"{PG_SERVER}/{name}"
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+class FreshContextClient(FlaskClient):
+    """Runs each request in its own app context, as a real server does.
+
+    Tests keep an app context open to call services; without this, ``g``
+    (and Flask-Login's cached user) would leak from one request to the next.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
 
 
 def _make_app(uri: str, tmp: Path, migrated: set) -> object:
@@ -56,6 +70,7 @@ def _make_app(uri: str, tmp: Path, migrated: set) -> object:
         "PACS_DATA_DIR": str(tmp), "WTF_CSRF_ENABLED": False, "SECRET_KEY": "test-secret",
         "SERVER_NAME": None,
     })
+    app.test_client_class = FreshContextClient
     with app.app_context():
         if uri not in migrated:
             upgrade()

@@ -15,7 +15,10 @@ from app.models.base import TenantOwned, utcnow
 
 
 class Patient(TenantOwned, db.Model):
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "patient_key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "patient_key"),
+        sa.Index("ix_patient_tenant_pid", "tenant_id", "patient_id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_key: Mapped[str] = mapped_column(sa.String(140))  # PatientID + issuer
     patient_id: Mapped[str] = mapped_column(sa.String(64), default="")

@@ -61,8 +61,11 @@ def _check_complete(ds: Dataset) -> None:
         raise Invalid("truncated file: image without pixel data")
     if "PixelData" in ds and not UID(ds.file_meta.TransferSyntaxUID).is_compressed:
         try:
-            expected = (int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1))
-                        * int(ds.BitsAllocated) * int(ds.get("NumberOfFrames", 1) or 1) + 7) // 8
+            samples = int(ds.get("SamplesPerPixel", 1))
+            if ds.get("PhotometricInterpretation") == "YBR_FULL_422":
+                samples = 2  # PS3.3 C.7.6.3.1.2: two chroma samples shared by two pixels
+            expected = (int(ds.Rows) * int(ds.Columns) * samples * int(ds.BitsAllocated)
+                        * int(ds.get("NumberOfFrames", 1) or 1) + 7) // 8
         except (AttributeError, TypeError, ValueError) as exc:
             raise Invalid("image attributes (Rows, Columns, BitsAllocated) are invalid") from exc
         if len(ds.PixelData) < expected:

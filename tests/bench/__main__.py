@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-SUITES = ["dimse", "http"]
+SUITES = ["render", "dimse", "http"]
 OUT = Path(__file__).resolve().parents[2] / "bench-results"
 
 

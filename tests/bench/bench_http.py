@@ -39,7 +39,7 @@ def wado_series(files: list[Path], repeats: int = 5) -> dict:
                f"/series/{ds.SeriesInstanceUID}")
         session = requests.Session()
         session.headers.update({"Authorization": f"Bearer {stack.token}",
-                                "Accept": 'multipart/related; type="application/dicom"'})
+                                "Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
         rates = []
         for _ in range(repeats):
             start = time.perf_counter()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from datetime import datetime, timezone
 import tempfile
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def populate_studies(engine: sa.Engine, tenant_code: str, count: int = 10_000) -
     meta.reflect(engine, only=["tenant", "patient", "study", "series", "instance"])
     t = meta.tables
     rng = random.Random(1)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
     family = ["Zhang^San=张^三", "Li^Si=李^四", "Wang^Wu=王^五", "Zhao^Liu=赵^六", "Chen^Qi=陈^七"]
     with engine.begin() as conn:
         tenant_id = conn.execute(sa.select(t["tenant"].c.id)
@@ -50,5 +52,5 @@ def populate_studies(engine: sa.Engine, tenant_code: str, count: int = 10_000) -
             accession_number=f"ACC{i:07d}", study_id=str(i), description="CT chest",
             referring_physician="", institution="", modalities=rng.choice(["CT", "MR", "CT\\PT"]),
             num_series=1, num_instances=1, size_bytes=1, flagged=False,
-            created_at=sa.func.now(), updated_at=sa.func.now()) for i, pid in enumerate(pids)])
+            created_at=now, updated_at=now) for i, pid in enumerate(pids)])
     return pids
