@@ -17,6 +17,10 @@ from app import config
 
 BIN = Path(sys.executable).parent
 RENDER_QUEUES = ["render"]
+# Path only, never the query string: search URLs carry patient names, and
+# patient data never goes into logs.
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+
 
 
 def _commands(settings: dict) -> list[tuple[str, list[str]]]:
@@ -24,7 +28,7 @@ def _commands(settings: dict) -> list[tuple[str, list[str]]]:
     commands = [
         ("web", [str(BIN / "gunicorn"), "--workers", workers, "--threads", "8",
                  "--bind", f"0.0.0.0:{settings['PACS_HTTP_PORT']}", "--timeout", "300",
-                 "--access-logfile", "-", "wsgi:app"]),
+                 "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "wsgi:app"]),
         ("dicom", [str(BIN / "flask"), "--app", "wsgi", "pacs", "dicom-node"]),
     ]
     if settings["REDIS_URL"]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator
 
+from app.extensions import db
 from app.models import Tenant
 from app.services.audit import Actor
 from app.services.errors import DomainError, Invalid
@@ -84,6 +85,10 @@ def _one(tenant: Tenant, name: str, data: bytes | None, error: str, actor: Actor
         report.items.append(Item(name, result=ingest(tenant, data or b"", actor)))
     except DomainError as exc:
         report.items.append(Item(name, error=exc.message))
+    except Exception:  # one file's unexpected failure must not fail the others
+        log.exception("import of one file failed (tenant %s)", tenant.id)
+        db.session.rollback()
+        report.items.append(Item(name, error="internal error while storing this file"))
 
 
 def _zip_entries(stream: BinaryIO) -> Iterator[tuple[str, bytes | None, str]]:

@@ -47,4 +47,6 @@ def display(pn: str) -> str:
     groups = (pn or "").split("=")
     ideographic = groups[1] if len(groups) > 1 and groups[1] else ""
     chosen = ideographic or groups[0]
-    return chosen.replace("^", " ").strip()
+    # Chinese names are written without a space between family and given name.
+    separator = "" if _CJK.search(chosen) else " "
+    return separator.join(c.strip() for c in chosen.split("^") if c.strip())

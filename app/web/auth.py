@@ -1,6 +1,7 @@
 """Login, logout and institution self-registration."""
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlparse
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -9,6 +10,7 @@ from flask_login import current_user, login_user, logout_user
 
 from app.services import audit, tenants, users
 from app.services.errors import DomainError, Unauthorized
+from app.web.messages import localise
 from app.web.security import current_actor
 
 bp = Blueprint("auth", __name__)
@@ -30,16 +32,17 @@ def login():
             user = users.authenticate(
                 request.form.get("username", "").strip(), request.form.get("password", ""),
                 current_actor().source, cfg["PACS_LOCKOUT_FAILURES"],
-                __import__("datetime").timedelta(minutes=cfg["PACS_LOCKOUT_MINUTES"]))
+                timedelta(minutes=cfg["PACS_LOCKOUT_MINUTES"]))
         except Unauthorized as exc:
-            return render_template("auth/login.html", error=_(exc.message),
+            return render_template("auth/login.html", error=localise(exc.message),
                                    username=request.form.get("username", "")), 401
         login_user(user)
         if user.role == "platform-admin":
             return redirect(url_for("admin.tenants"))
         return redirect(_safe_next(request.args.get("next")))
     if current_user.is_authenticated:
-        return redirect(url_for("studies.index"))
+        return redirect(url_for("admin.tenants") if current_user.tenant is None
+                        else url_for("studies.index"))
     return render_template("auth/login.html")
 
 
@@ -66,7 +69,8 @@ def register():
             users.create(tenant, form.get("username", "").strip(), form.get("password", ""),
                          "tenant-admin", actor=current_actor())
         except DomainError as exc:
-            return render_template("auth/register.html", error=exc.message, form=form), 400
+            return render_template("auth/register.html", error=localise(exc.message),
+                                   form=form), 400
         flash(_("Application received. You can log in once a platform administrator approves it."))
         return redirect(url_for("auth.login"))
     return render_template("auth/register.html", form={})

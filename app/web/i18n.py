@@ -16,8 +16,11 @@ def init_app(app: Flask) -> None:
     @app.route("/lang/<code>")
     def set_language(code: str):
         """Switch the UI language and go back where the user was."""
+        # Back to the page the link was on, but only on this site (no open redirect).
         target = request.referrer or "/"
-        if not target.startswith(request.host_url) and not target.startswith("/"):
+        if target.startswith(request.host_url):
+            target = "/" + target[len(request.host_url):]
+        if not target.startswith("/") or target.startswith("//") or target.startswith("/\\"):
             target = "/"
         response = redirect(target)
         if code in LANGUAGES:

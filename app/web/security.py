@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from functools import wraps
 from typing import Callable
+from urllib.parse import urlparse
 
-from flask import Flask, g, request, session
+from flask import Flask, g, make_response, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from app.extensions import db, login_manager
@@ -21,6 +23,9 @@ from app.services.errors import Forbidden
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "basic"
+    login_manager.login_message = "Please log in to access this page."  # in messages.py
+    login_manager.login_message_category = "info"
+    login_manager.localize_callback = gettext
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
@@ -43,7 +48,16 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _session_timeout() -> None:
-        session.permanent = True  # PERMANENT_SESSION_LIFETIME is the idle timeout
+        # PERMANENT_SESSION_LIFETIME is the idle timeout; token clients get no session.
+        if not request.headers.get("Authorization", "").startswith("Bearer "):
+            session.permanent = True
+
+    @app.after_request
+    def _privacy_headers(response):
+        # Study-list URLs carry search terms (patient names); never send them to other sites.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
 
 
 def current_tenant() -> Tenant | None:
@@ -69,6 +83,8 @@ def permission_required(permission: str) -> Callable:
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not current_user.is_authenticated:
+                if request.headers.get("HX-Request"):
+                    return _htmx_login_redirect()
                 return login_manager.unauthorized()
             if not permissions.allowed(current_user.role, permission):
                 raise Forbidden("you do not have permission for this page")
@@ -76,6 +92,20 @@ def permission_required(permission: str) -> Callable:
                 g.tenant = current_user.tenant
             return view(*args, **kwargs)
 
+        wrapped.required_permission = permission  # read by the route-walk test
         return wrapped
 
     return decorator
+
+
+def _htmx_login_redirect():
+    # An expired session during an htmx swap: send the whole page to the login
+    # form (HX-Redirect), not the login page into a table cell.
+    page = urlparse(request.headers.get("HX-Current-URL", ""))
+    if page.path and (not page.netloc or page.netloc == request.host):
+        target = page.path + (f"?{page.query}" if page.query else "")
+    else:
+        target = request.full_path.rstrip("?")
+    response = make_response("", 200)
+    response.headers["HX-Redirect"] = url_for("auth.login", next=target)
+    return response
