@@ -6,15 +6,13 @@ cannot hide behind the matching parser bug.
 """
 from __future__ import annotations
 
+
 import email
 import email.policy
-import threading
 from dataclasses import dataclass
 
 import pytest
-from werkzeug.serving import make_server
 
-from app.extensions import db
 from app.models import Tenant
 from app.services import tenants, users
 from tests.conftest import PASSWORD
@@ -84,20 +82,6 @@ def api(app) -> Api:
 def sqlite_api(sqlite_app) -> Api:
     """:func:`make_api` on SQLite only, for tests whose subject is not the database."""
     return make_api()
-
-
-def serve(app):
-    """Run ``app`` on a free local port in a thread; yield its base URL."""
-    db.session.commit()  # the test's own session must not hold a transaction open
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
-        server.server_close()
 
 
 class Client:

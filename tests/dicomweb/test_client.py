@@ -23,15 +23,16 @@ from app.services import tenants, users
 from app.services.dicom_parse import REQUIRED_UIDS, parse
 from app.services.errors import Invalid
 from tests.conftest import PASSWORD
-from tests.dicomweb import (DICOM_ANY, api, bearer, decode_multipart, serve,  # noqa: F401
+from tests.dicomweb import (DICOM_ANY, api, bearer, decode_multipart,  # noqa: F401
                             sqlite_api, stow_body)
+from tests.live import serve
 from tests.factory import ct_dataset, to_bytes
 
 
 @pytest.fixture
 def server(app):
     """The app (each backend) on a free local port."""
-    for url in serve(app):
+    with serve(app) as url:
         # dicomweb-client sends "Host" without the port, so name the public URL.
         app.config["PACS_DICOMWEB_URL"] = f"{url}/dicom-web"
         yield url
@@ -39,7 +40,8 @@ def server(app):
 
 @pytest.fixture
 def sqlite_server(sqlite_app):
-    yield from serve(sqlite_app)
+    with serve(sqlite_app) as url:
+        yield url
 
 
 def _client(server: str, token: str) -> DICOMwebClient:

@@ -12,46 +12,14 @@ from __future__ import annotations
 import argparse
 import io
 import tempfile
-import threading
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
-from werkzeug.serving import make_server
+from tests.live import CHROMIUM, CHROMIUM_ARGS, chromium, serve  # noqa: F401 (re-exported)
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SIZES = {"phone": (360, 740), "desktop": (1440, 900), "large": (2560, 1440)}
-
-
-@contextmanager
-def serve(app) -> Iterator[str]:
-    """Serve ``app`` on a free local port in a thread; yield its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
-
-
-@contextmanager
-def chromium() -> Iterator[object]:
-    """A headless Chromium (Debian's, never a downloaded one)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def new_page(browser, base: str, size: str = "desktop", lang: str = "zh"):
