@@ -40,7 +40,7 @@ $(VENV)/.test-deps: $(VENV)/.deps requirements-test.txt
 	touch $@
 
 translations: $(VENV)/.deps
-	@if [ -d app/translations ]; then $(BIN)/pybabel compile -q -d app/translations; fi
+	@if [ -d app/translations ]; then $(BIN)/pybabel compile -d app/translations; fi
 
 db: install
 	$(FLASK) db upgrade
