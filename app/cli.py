@@ -105,13 +105,22 @@ def load_demo() -> None:
 
 
 @pacs.command("dicom-node")
-def dicom_node() -> None:
+@click.option("--processes", type=int, default=None,
+              help="Node processes sharing the port (default PACS_DICOM_PROCESSES or 1).")
+def dicom_node(processes: int | None) -> None:
     """Run the DICOM node alone, in the foreground."""
     from flask import current_app
 
     from dicom_node import server
 
-    server.serve(current_app._get_current_object())
+    app = current_app._get_current_object()
+    count = processes or int(app.config["PACS_DICOM_PROCESSES"])
+    if count > 1:
+        from app import supervisor
+
+        supervisor.run_node_processes(count)
+    else:
+        server.serve(app)
 
 
 @pacs.command("serve")

@@ -53,6 +53,10 @@ def from_environment() -> dict:
         "PACS_DICOM_PORT": int(os.environ.get("PACS_DICOM_PORT", "11112")),
         "PACS_DICOM_HOST": os.environ.get("PACS_DICOM_HOST", "0.0.0.0"),
         "PACS_MAX_ASSOCIATIONS": int(os.environ.get("PACS_MAX_ASSOCIATIONS", "64")),
+        # Node processes sharing the DICOM port (SO_REUSEPORT), one per core by default
+        # under `make run`; a child started by the supervisor has REUSE_PORT set.
+        "PACS_DICOM_PROCESSES": int(os.environ.get("PACS_DICOM_PROCESSES", "1")),
+        "PACS_DICOM_REUSE_PORT": os.environ.get("PACS_DICOM_REUSE_PORT", "") == "1",
         "PACS_MAX_UPLOAD_BYTES": int(os.environ.get("PACS_MAX_UPLOAD_BYTES", str(2 << 30))),
         "MAX_CONTENT_LENGTH": int(os.environ.get("PACS_MAX_UPLOAD_BYTES", str(2 << 30))),
         "PERMANENT_SESSION_LIFETIME": timedelta(

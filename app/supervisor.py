@@ -1,8 +1,10 @@
 """Run every process of a single-machine install in the foreground until Ctrl-C.
 
 gunicorn serves the web app, the DICOM node runs as its own process, and
-when ``REDIS_URL`` is set, rq render workers start too. If one process dies,
-everything is stopped so the operator sees it at once.
+when ``REDIS_URL`` is set, render workers start too (``python -m
+render_farm.worker``: rq SimpleWorkers with a warm cache, each serving its own
+affinity queue and the shared one). If one process dies, everything is
+stopped so the operator sees it at once.
 """
 from __future__ import annotations
 
@@ -14,41 +16,63 @@ import time
 from pathlib import Path
 
 from app import config
+from render_farm import routing
 
 BIN = Path(sys.executable).parent
-RENDER_QUEUES = ["render"]
+RENDER_QUEUES = [routing.SHARED_QUEUE]  # plus one private queue per worker
 # Path only, never the query string: search URLs carry patient names, and
 # patient data never goes into logs.
 ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 
 
+Command = tuple[str, list[str], dict[str, str]]  # name, argv, extra environment
 
-def _commands(settings: dict) -> list[tuple[str, list[str]]]:
+
+def _node_commands(count: int) -> list[Command]:
+    """``count`` DICOM node processes sharing one port (SO_REUSEPORT when > 1)."""
+    argv = [str(BIN / "flask"), "--app", "wsgi", "pacs", "dicom-node", "--processes", "1"]
+    env = {"PACS_DICOM_REUSE_PORT": "1"} if count > 1 else {}
+    return [(f"dicom{i + 1}", argv, env) for i in range(count)]
+
+
+def _commands(settings: dict) -> list[Command]:
     workers = os.environ.get("PACS_WEB_WORKERS", str(max(2, (os.cpu_count() or 1))))
-    commands = [
+    nodes = int(os.environ.get("PACS_DICOM_PROCESSES", str(os.cpu_count() or 1)))
+    commands: list[Command] = [
         ("web", [str(BIN / "gunicorn"), "--workers", workers, "--threads", "8",
                  "--bind", f"0.0.0.0:{settings['PACS_HTTP_PORT']}", "--timeout", "300",
-                 "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "wsgi:app"]),
-        ("dicom", [str(BIN / "flask"), "--app", "wsgi", "pacs", "dicom-node"]),
+                 "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "wsgi:app"], {}),
+        *_node_commands(nodes),
     ]
     if settings["REDIS_URL"]:
         count = int(os.environ.get("PACS_RENDER_WORKERS", "2"))
         for i in range(count):
-            commands.append((f"render{i + 1}", [str(BIN / "rq"), "worker", "--url",
-                                                settings["REDIS_URL"], *RENDER_QUEUES]))
+            commands.append((f"render{i + 1}", [sys.executable, "-m", "render_farm.worker",
+                                                "--url", settings["REDIS_URL"],
+                                                "--queue", RENDER_QUEUES[0]], {}))
     return commands
 
 
 def run() -> None:
     """Start all processes, print where to find them, wait, and stop them together."""
     settings = config.from_environment()
-    procs: list[tuple[str, subprocess.Popen]] = []
-    for name, cmd in _commands(settings):
-        procs.append((name, subprocess.Popen(cmd, start_new_session=True)))
-    print(f"\n  Web:   http://localhost:{settings['PACS_HTTP_PORT']}/"
-          f"\n  DICOM: AE title DEMO, port {settings['PACS_DICOM_PORT']}"
-          f"\n  Data:  {settings['PACS_DATA_DIR']}"
-          f"\n  Press Ctrl-C to stop.\n", flush=True)
+    banner = (f"\n  Web:   http://localhost:{settings['PACS_HTTP_PORT']}/"
+              f"\n  DICOM: AE title DEMO, port {settings['PACS_DICOM_PORT']}"
+              f"\n  Data:  {settings['PACS_DATA_DIR']}"
+              f"\n  Press Ctrl-C to stop.\n")
+    supervise(_commands(settings), banner)
+
+
+def run_node_processes(count: int) -> None:
+    """``flask pacs dicom-node --processes N``: N node processes on one port."""
+    supervise(_node_commands(count), f"DICOM node: {count} processes")
+
+
+def supervise(commands: list[Command], banner: str) -> None:
+    """Run ``commands`` until Ctrl-C/SIGTERM or until one exits; then stop them all."""
+    procs = [(name, subprocess.Popen(argv, env={**os.environ, **env}, start_new_session=True))
+             for name, argv, env in commands]
+    print(banner, flush=True)
     stopping = False
 
     def stop(signum, frame) -> None:

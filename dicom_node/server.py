@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -86,13 +87,38 @@ def start(app: Flask, port: int | None = None, host: str | None = None) -> Node:
     ae = build_ae(app)
     address = (host if host is not None else app.config.get("PACS_DICOM_HOST", "0.0.0.0"),
                int(port if port is not None else app.config.get("PACS_DICOM_PORT", 11112)))
-    server = ae.start_server(address, block=False, evt_handlers=Handlers(app).bindings(),
-                             contexts=contexts.accepted())
+    if app.config.get("PACS_DICOM_REUSE_PORT"):
+        server = _start_shared(ae, address, app)
+    else:
+        server = ae.start_server(address, block=False, evt_handlers=Handlers(app).bindings(),
+                                 contexts=contexts.accepted())
     server.socket.listen(LISTEN_BACKLOG)  # socketserver's default backlog is 5
     node = Node(ae, server)
     log.info("DICOM node listening on %s:%d (max %d associations)", address[0], node.port,
              ae.maximum_associations)
     return node
+
+
+class SharedPortServer(ThreadedAssociationServer):
+    """A server whose port other node processes may bind too (``SO_REUSEPORT``).
+
+    One Python process handles its associations on one core (the GIL); with
+    several processes bound to the same port, the kernel spreads incoming
+    associations across them, so parallel senders use every core.
+    """
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
+def _start_shared(ae: AE, address: tuple[str, int], app: Flask) -> ThreadedAssociationServer:
+    # AE.start_server with our server class (it takes none): make, run, register.
+    server = ae.make_server(address, evt_handlers=Handlers(app).bindings(),
+                            contexts=contexts.accepted(), server_class=SharedPortServer)
+    threading.Thread(target=server.serve_forever, name="dicom-node-acceptor", daemon=True).start()
+    ae._servers.append(server)  # so AE.shutdown stops it like its own servers
+    return server
 
 
 def serve(app: Flask) -> None:

@@ -80,6 +80,9 @@ def _make_app(uri: str, tmp: Path, migrated: set) -> object:
 
 
 def _empty(uri: str) -> None:
+    from app.services import index_parents
+
+    index_parents.CACHE.clear()
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
     if uri.startswith("postgresql"):
         quoted = ", ".join(f'"{t}"' for t in tables)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import AuditEvent, Tenant
+from app.models.base import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,16 @@ def record(
     )
     if commit:
         db.session.commit()
+
+
+def insert(tenant: Tenant | None, actor: Actor, action: str, object_type: str = "",
+           object_uid: str = "", outcome: str = "success", detail: str = "") -> None:
+    """:func:`record` as one Core INSERT in the current transaction, for hot paths."""
+    db.session.execute(sa.insert(AuditEvent).values(
+        tenant_id=tenant.id if tenant else None, at=utcnow(), actor=actor.name[:80],
+        actor_type=actor.kind, source=actor.source[:80], action=action,
+        object_type=object_type, object_uid=object_uid[:128], outcome=outcome,
+        detail=detail[:500]))
 
 
 def browse(

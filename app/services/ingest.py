@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -19,9 +20,9 @@ from pydicom.dataset import Dataset
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.extensions import db
-from app.models import Instance, Patient, Series, Study, Tenant
+from app.models import AuditEvent, Instance, Series, Study, Tenant
 from app.models.base import utcnow
-from app.services import audit, names, storage, tenancy
+from app.services import audit, index_parents, storage, tenancy
 from app.services.audit import Actor
 from app.services.dicom_attrs import integer, number, text
 from app.services.dicom_parse import parse
@@ -30,7 +31,12 @@ from app.services.errors import Conflict
 log = logging.getLogger(__name__)
 
 STORED, DUPLICATE = "stored", "duplicate"
+
+
+class StaleParents(Exception):
+    """A cached parent row no longer matches; the transaction is retried uncached."""
 _RETRIES = 6
+_WRITERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="archive-write")
 
 
 @dataclass(frozen=True)
@@ -64,37 +70,50 @@ def ingest(tenant: Tenant, data: bytes, actor: Actor) -> IngestResult:
     parsed = parse(data)
     ds = parsed.dataset
     sha = hashlib.sha256(data).hexdigest()
-    existing = tenancy.find(tenant, Instance, sop_uid=str(ds.SOPInstanceUID))
+    existing = _stored_digest(tenant, str(ds.SOPInstanceUID))
     if existing is not None:
-        return _duplicate(tenant, ds, existing, sha, actor)
+        return _duplicate(tenant, ds, existing == sha, actor)
     key = storage.content_key(tenant.id, sha)
-    archive().put(key, data)  # durable before the index points at it
+    # The file is written and fsynced on another thread while this one prepares
+    # the index rows; the commit waits for it, so the index never points at a
+    # file that is not durable.
+    written = _WRITERS.submit(archive().put, key, data)
     for attempt in range(_RETRIES):
         try:
-            result = _index(tenant, ds, parsed.transfer_syntax_uid, key, sha, len(data), actor)
+            parents, cached = index_parents.resolve(tenant, ds)
+            result = _index(tenant, ds, parents, parsed.transfer_syntax_uid, key, sha,
+                            len(data), actor)
+            written.result()
             db.session.commit()
+            if not cached:
+                index_parents.CACHE.put(index_parents.cache_key(tenant, ds), parents)
             return result
         except Conflict:
             db.session.rollback()
+            written.result()  # finish (or surface) the write before reporting
             raise
-        except (IntegrityError, OperationalError) as exc:
+        except (IntegrityError, OperationalError, StaleParents) as exc:
             # A concurrent association created the same study/series, or SQLite
-            # was busy: start the transaction again from a fresh snapshot.
+            # was busy, or a cached parent went away: start again from a fresh snapshot.
             db.session.rollback()
+            index_parents.CACHE.clear()
             if attempt == _RETRIES - 1:
                 raise
             log.info("ingest retry %d for %s: %s", attempt + 1, ds.SOPInstanceUID,
                      type(exc).__name__)
             time.sleep(0.01 * (attempt + 1))
-            existing = tenancy.find(tenant, Instance, sop_uid=str(ds.SOPInstanceUID))
+            existing = _stored_digest(tenant, str(ds.SOPInstanceUID))
             if existing is not None:
-                return _duplicate(tenant, ds, existing, sha, actor)
+                return _duplicate(tenant, ds, existing == sha, actor)
     raise AssertionError("unreachable")
 
 
-def _duplicate(tenant: Tenant, ds: Dataset, existing: Instance, sha: str,
-               actor: Actor) -> IngestResult:
-    same = existing.sha256 == sha
+def _stored_digest(tenant: Tenant, sop_uid: str) -> str | None:
+    return db.session.execute(tenancy.select(tenant, Instance, Instance.sha256)
+                              .where(Instance.sop_uid == sop_uid)).scalar_one_or_none()
+
+
+def _duplicate(tenant: Tenant, ds: Dataset, same: bool, actor: Actor) -> IngestResult:
     audit.record(tenant, actor, "instance.store", "instance", str(ds.SOPInstanceUID),
                  detail="duplicate" if same else "duplicate with different content; kept first",
                  commit=True)
@@ -102,13 +121,29 @@ def _duplicate(tenant: Tenant, ds: Dataset, existing: Instance, sha: str,
                         str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), DUPLICATE)
 
 
-def _index(tenant: Tenant, ds: Dataset, ts: str, key: str, sha: str, size: int,
-           actor: Actor) -> IngestResult:
-    patient = _patient(tenant, ds)
-    study, mismatch = _study(tenant, ds, patient)
-    series = _series(tenant, ds, study)
-    instance = Instance(
-        tenant_id=tenant.id, series_pk=series.id, sop_uid=str(ds.SOPInstanceUID),
+# Statements built once: constructing SQLAlchemy statements per instance costs
+# more CPU than executing them. Each is tenant-scoped through its parameters.
+_INSERT_INSTANCE = sa.insert(Instance)
+_INSERT_AUDIT = sa.insert(AuditEvent)
+_BUMP_SERIES = sa.update(Series).where(
+    Series.id == sa.bindparam("pk"), Series.tenant_id == sa.bindparam("tenant"),
+    Series.series_uid == sa.bindparam("uid"),
+).values(num_instances=Series.num_instances + 1)
+_BUMP_STUDY = sa.update(Study).where(
+    Study.id == sa.bindparam("pk"), Study.tenant_id == sa.bindparam("tenant"),
+    Study.study_uid == sa.bindparam("uid"),
+).values(num_instances=Study.num_instances + 1, size_bytes=Study.size_bytes + sa.bindparam("size"),
+         updated_at=sa.bindparam("now"), flagged=sa.or_(Study.flagged, sa.bindparam("flag")))
+
+
+def _index(tenant: Tenant, ds: Dataset, parents: index_parents.Parents, ts: str, key: str,
+           sha: str, size: int, actor: Actor) -> IngestResult:
+    mismatch = index_parents.mismatch(parents, ds)
+    sop_uid = str(ds.SOPInstanceUID)
+    now = utcnow()
+    conn = db.session.connection()
+    conn.execute(_INSERT_INSTANCE, dict(
+        tenant_id=tenant.id, series_pk=parents.series_pk, sop_uid=sop_uid,
         sop_class_uid=str(ds.SOPClassUID), transfer_syntax_uid=ts,
         instance_number=integer(ds, "InstanceNumber"), rows=integer(ds, "Rows"),
         columns=integer(ds, "Columns"), number_of_frames=integer(ds, "NumberOfFrames") or 1,
@@ -116,85 +151,22 @@ def _index(tenant: Tenant, ds: Dataset, ts: str, key: str, sha: str, size: int,
         image_orientation=text(ds, "ImageOrientationPatient", 160),
         pixel_spacing=text(ds, "PixelSpacing", 64), slice_location=number(ds, "SliceLocation"),
         storage_key=key, size_bytes=size, sha256=sha, source=f"{actor.kind}:{actor.name}"[:80],
+        received_at=now,
         patient_mismatch=json.dumps(mismatch, ensure_ascii=False) if mismatch else None,
-    )
-    db.session.add(instance)
-    db.session.flush()
-    # Counters move by SQL expressions so concurrent associations never lose an update.
-    db.session.execute(sa.update(Series).where(Series.id == series.id)
-                       .values(num_instances=Series.num_instances + 1))
-    db.session.execute(sa.update(Study).where(Study.id == study.id).values(
-        num_instances=Study.num_instances + 1, size_bytes=Study.size_bytes + size,
-        updated_at=utcnow(), **({"flagged": True} if mismatch else {})))
-    audit.record(tenant, actor, "instance.store", "instance", instance.sop_uid,
-                 detail="patient data disagree with study" if mismatch else "")
-    return IngestResult(instance.sop_class_uid, instance.sop_uid, study.study_uid,
-                        series.series_uid, STORED, bool(mismatch))
-
-
-def _patient(tenant: Tenant, ds: Dataset) -> Patient:
-    pid = text(ds, "PatientID", 64)
-    issuer = text(ds, "IssuerOfPatientID", 64)
-    # With no Patient ID each study gets its own patient rather than merging strangers.
-    patient_key = f"{pid}^{issuer}" if pid else f"~{ds.StudyInstanceUID}"
-    patient = tenancy.find(tenant, Patient, patient_key=patient_key)
-    if patient is None:
-        name = text(ds, "PatientName", 324)
-        patient = Patient(
-            tenant_id=tenant.id, patient_key=patient_key, patient_id=pid, issuer=issuer,
-            name=name, name_search=names.search_text(name), sex=text(ds, "PatientSex", 16),
-            birth_date=text(ds, "PatientBirthDate", 8),
-        )
-        db.session.add(patient)
-        db.session.flush()
-    return patient
-
-
-def _study(tenant: Tenant, ds: Dataset, patient: Patient) -> tuple[Study, dict]:
-    study = tenancy.find(tenant, Study, study_uid=str(ds.StudyInstanceUID))
-    if study is not None:
-        return study, _mismatch(study.patient, ds)
-    study = Study(
-        tenant_id=tenant.id, patient_pk=patient.id, study_uid=str(ds.StudyInstanceUID),
-        study_date=text(ds, "StudyDate", 8), study_time=text(ds, "StudyTime", 16),
-        accession_number=text(ds, "AccessionNumber", 16), study_id=text(ds, "StudyID", 16),
-        description=text(ds, "StudyDescription", 200),
-        referring_physician=text(ds, "ReferringPhysicianName", 324),
-        institution=text(ds, "InstitutionName", 200),
-    )
-    db.session.add(study)
-    db.session.flush()
-    return study, _mismatch(patient, ds)
-
-
-def _mismatch(patient: Patient, ds: Dataset) -> dict:
-    """Patient attributes of ``ds`` that disagree with the indexed patient."""
-    incoming = {"PatientID": text(ds, "PatientID", 64), "PatientName": text(ds, "PatientName", 324),
-                "PatientBirthDate": text(ds, "PatientBirthDate", 8),
-                "PatientSex": text(ds, "PatientSex", 16)}
-    indexed = {"PatientID": patient.patient_id, "PatientName": patient.name,
-               "PatientBirthDate": patient.birth_date, "PatientSex": patient.sex}
-    return {k: incoming[k] for k in incoming
-            if incoming[k] and indexed[k] and incoming[k] != indexed[k]}
-
-
-def _series(tenant: Tenant, ds: Dataset, study: Study) -> Series:
-    series = tenancy.find(tenant, Series, series_uid=str(ds.SeriesInstanceUID))
-    if series is not None:
-        if series.study_pk != study.id:
-            raise Conflict("Series Instance UID already belongs to another study")
-        return series
-    series = Series(
-        tenant_id=tenant.id, study_pk=study.id, series_uid=str(ds.SeriesInstanceUID),
-        modality=text(ds, "Modality", 16), series_number=integer(ds, "SeriesNumber"),
-        description=text(ds, "SeriesDescription", 200), body_part=text(ds, "BodyPartExamined", 64),
-        series_date=text(ds, "SeriesDate", 8), series_time=text(ds, "SeriesTime", 16),
-        frame_of_reference_uid=text(ds, "FrameOfReferenceUID", 64),
-    )
-    db.session.add(series)
-    db.session.flush()
-    modalities = sorted({m for (m,) in db.session.execute(
-        sa.select(Series.modality).where(Series.study_pk == study.id)) if m})
-    db.session.execute(sa.update(Study).where(Study.id == study.id).values(
-        num_series=Study.num_series + 1, modalities="\\".join(modalities)[:64]))
-    return series
+    ))
+    # Counters move by SQL expressions so concurrent associations never lose an update;
+    # matching the UIDs too proves cached parent keys still name these rows.
+    series_rows = conn.execute(_BUMP_SERIES, dict(
+        pk=parents.series_pk, tenant=tenant.id, uid=str(ds.SeriesInstanceUID))).rowcount
+    study_rows = conn.execute(_BUMP_STUDY, dict(
+        pk=parents.study_pk, tenant=tenant.id, uid=str(ds.StudyInstanceUID), size=size, now=now,
+        flag=bool(mismatch))).rowcount
+    if series_rows != 1 or study_rows != 1:
+        raise StaleParents("cached study/series rows changed")
+    conn.execute(_INSERT_AUDIT, dict(
+        tenant_id=tenant.id, at=now, actor=actor.name[:80], actor_type=actor.kind,
+        source=actor.source[:80], action="instance.store", object_type="instance",
+        object_uid=sop_uid, outcome="success",
+        detail="patient data disagree with study" if mismatch else ""))
+    return IngestResult(str(ds.SOPClassUID), sop_uid, str(ds.StudyInstanceUID),
+                        str(ds.SeriesInstanceUID), STORED, bool(mismatch))

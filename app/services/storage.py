@@ -8,6 +8,7 @@ the same :class:`Storage` protocol.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -31,6 +32,9 @@ class Storage(Protocol):
         """Local path of the object if the backend has one (lets peers stream files)."""
 
 
+_KEY = re.compile(r"^t[0-9]+/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.dcm$")
+
+
 def content_key(tenant_id: int, sha256: str) -> str:
     """The storage key of an object of ``tenant_id`` with digest ``sha256``."""
     return f"t{tenant_id}/{sha256[:2]}/{sha256[2:4]}/{sha256}.dcm"
@@ -44,10 +48,11 @@ class FileStorage:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if self.root.resolve() not in path.parents:
-            raise ValueError("storage key escapes the archive root")
-        return path
+        # Keys are made by content_key(); anything else (``..``, absolute) is refused
+        # without touching the filesystem.
+        if not _KEY.match(key):
+            raise ValueError("not a storage key")
+        return self.root / key
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -38,7 +39,9 @@ def wait_port(port: int, timeout: float = 30) -> None:
 class Stack:
     """Start with ``with Stack(database='sqlite'|'postgresql') as s:``."""
 
-    def __init__(self, database: str = "sqlite", web: bool = False) -> None:
+    def __init__(self, database: str = "sqlite", web: bool = False,
+                 node_processes: int = os.cpu_count() or 1) -> None:
+        self.node_processes = node_processes
         self.dir = Path(tempfile.mkdtemp(prefix="pacs-bench-"))
         self.database = database
         self.dicom_port, self.http_port = free_port(), free_port()
@@ -70,7 +73,8 @@ class Stack:
         self.flask("pacs", "create-user", "--tenant", TENANT, "--username", "bench",
                    "--password", "bench-password", "--role", "radiologist")
         self.token = self.flask("pacs", "create-token", "--tenant", TENANT, "--user", "bench")
-        self._spawn([str(BIN / "flask"), "--app", "wsgi", "pacs", "dicom-node"])
+        self._spawn([str(BIN / "flask"), "--app", "wsgi", "pacs", "dicom-node",
+                     "--processes", str(self.node_processes)])
         wait_port(self.dicom_port)
         if self.with_web:
             self._spawn([str(BIN / "gunicorn"), "--workers", "2", "--threads", "4", "--bind",
@@ -91,7 +95,7 @@ class Stack:
 
     def __exit__(self, *exc) -> None:
         for proc in self.procs:
-            proc.terminate()
+            os.killpg(proc.pid, signal.SIGTERM)
         for proc in self.procs:
             try:
                 proc.wait(10)
