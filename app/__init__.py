@@ -47,6 +47,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(studies.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(dicomweb.bp)
+    from app.web import frames  # viewer frames (render farm)
+    app.register_blueprint(frames.bp)
+    from app.web import viewer  # the 2-D image viewer
+    app.register_blueprint(viewer.bp)
     csrf.exempt(dicomweb.bp)  # token API; session-authenticated writes check CSRF there
 
     from app import cli

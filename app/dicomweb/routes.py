@@ -173,3 +173,7 @@ def store(study: str = ""):
     outcome = stow.store(g.tenant, current_actor(), request.content_type or "", request.stream,
                          _base(), study)
     return stow.response(outcome, _base())
+
+
+# Rendered and thumbnail resources register their routes on ``bp``.
+from app.dicomweb import rendered  # noqa: F401

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-SUITES = ["render", "dimse", "http"]
+SUITES = ["render", "farm", "dimse", "http"]
 OUT = Path(__file__).resolve().parents[2] / "bench-results"
 
 
