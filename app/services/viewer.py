@@ -83,6 +83,13 @@ for _modality in ("CR", "DX", "DR", "MG", "US", "RF"):
     OVERLAY_FIELDS[_modality] = OVERLAY_FIELDS["XA"]
 
 
+def valid_layout(text: str) -> bool:
+    """Whether `text` is a layout the viewer can show: ``RxC`` with 1 ≤ R, C ≤ 4."""
+    rows, _, columns = (text or "").partition("x")
+    return rows.isdigit() and columns.isdigit() and 1 <= int(rows) <= MAX_GRID \
+        and 1 <= int(columns) <= MAX_GRID
+
+
 def presets_for(modality: str) -> tuple[Preset, ...]:
     """The W/L presets of a modality: its default window first, then the modality's own."""
     return (AUTO, *_PRESETS.get(modality.upper(), ()))

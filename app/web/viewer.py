@@ -39,8 +39,6 @@ SERVICE_MESSAGES = [
     N_("only a signed-in user can save measurements"), N_("no such image in this series"),
     N_("the request must be JSON"),
 ]
-# Query keys of the page that are not viewport state.
-_PAGE_KEYS = {"series", "i", "layout", "panel", "lang"}
 # Viewport keys a page URL may set; size, frame and encoding are the page's own.
 _STATE_KEYS = ViewState.QUERY_KEYS - {"f", "w", "h", "fmt", "q", "mm", "fit", "ov"}
 
@@ -99,8 +97,8 @@ def _links(model: viewer.ViewerModel, state: ViewState, index: int) -> dict:
 @permission_required(permissions.STUDY_READ)
 def study(study_uid: str):
     """The viewer page of one study: the first (or the chosen) series at once."""
-    model = viewer.open_study(g.tenant, current_actor(), study_uid, request.args.get("series", ""))
     state = _page_state(request.args)
+    model = viewer.open_study(g.tenant, current_actor(), study_uid, request.args.get("series", ""))
     index = _index(request.args, len(model.stack.images))
     sop, frame = model.stack.image(index)
     shown = state.replace(frame=frame, width=viewer.PAGE_SIZE, height=viewer.PAGE_SIZE)
@@ -110,9 +108,10 @@ def study(study_uid: str):
         "viewer/viewer.html", m=model, stack=model.stack, state=shown, index=index,
         image_url=rendering.frame_url(model.token, sop, shown), links=_links(model, shown, index),
         panel=panel if panel in viewer.PANEL_SIDES else "left",
-        layout=layout if layout in viewer.LAYOUTS else "1x1", display_name=patient_name,
+        layout=layout if viewer.valid_layout(layout) else "1x1", display_name=patient_name,
         letters=viewer.orientation_letters(model.stack, index, shown),
-        colormaps=viewer.COLORMAPS, overlay=viewer.overlay_for(model.stack.series.modality),
+        colormaps=viewer.COLORMAPS, layouts=viewer.LAYOUTS,
+        overlay=viewer.overlay_for(model.stack.series.modality),
         initial=viewer.overlay_values(model.stack, index, shown),
         page_state=dict(parse_qsl(state.to_query()))))
     return _no_store(response)

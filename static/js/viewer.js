@@ -4,14 +4,14 @@
 // draw measurements. Without this file the page still shows the image with plain links.
 (function () {
   "use strict";
-  var G = window.PacsGeom, Viewport = window.PacsViewport, Tools = window.PacsTools;
+  var Viewport = window.PacsViewport, Tools = window.PacsTools;
   var data = JSON.parse(document.getElementById("vw-data").textContent);
   var root = document.getElementById("viewer"), grid = document.getElementById("vw-grid");
   var template = document.getElementById("vp-template");
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var phone = window.matchMedia("(max-width: 640px)");
   var coarse = window.matchMedia("(pointer: coarse)").matches;
-  var syncing = false, statusTimer = null;
+  var statusTimer = null;
 
   var app = {
     text: data.text, urls: data.urls, tool: coarse ? "scroll" : "wl", lossless: false, sync: false,
@@ -122,7 +122,7 @@
     root.setAttribute("data-layout", rows + "x" + cols);
     while (app.viewports.length > count) {
       var gone = app.viewports.pop();
-      if (app.cine && app.cine.vp === gone) play();
+      if (app.cine && app.cine.vp === gone) app.play();
       gone.loader.abort();
       gone.el.remove();
       if (app.active === gone) app.activate(app.viewports[0]);
@@ -145,49 +145,7 @@
   }
   window.addEventListener("resize", resized);
 
-  // ---- synchronised viewports ----
-  function dot(a, b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
-
-  // The image of `vp` nearest to patient position `p` along its slice normal.
-  function nearest(vp, p) {
-    var n = G.normal(vp.geom(0)), best = -1, gap = Infinity;
-    if (!n) return -1;
-    var target = dot(p, n);
-    vp.stack.images.forEach(function (im, i) {
-      if (!im[4]) return;
-      var d = Math.abs(dot(im[4], n) - target);
-      if (d < gap) { gap = d; best = i; }
-    });
-    return best;
-  }
-
-  app.scrolled = function (vp) {
-    if (!app.sync || syncing) return;
-    var pos = vp.image()[4], frame = vp.stack.forUid;
-    if (!pos || !frame) return;
-    syncing = true;
-    app.viewports.forEach(function (w) {
-      if (w === vp || !w.stack || w.stack.forUid !== frame) return;
-      var i = nearest(w, pos);
-      if (i >= 0) w.goTo(i, true);
-    });
-    syncing = false;
-  };
-
-  app.changed = function (vp, what) {
-    if (vp === app.active) toolbarState();
-    if (!app.sync || syncing) return;
-    syncing = true;
-    app.viewports.forEach(function (w) {
-      if (w === vp || !w.stack) return;
-      if (what === "wl" && w.stack.modality === vp.stack.modality) {
-        w.state.wc = vp.state.wc; w.state.ww = vp.state.ww; w.render(true);
-      } else if (what === "view") {
-        w.state.z = vp.state.z; w.state.px = vp.state.px; w.state.py = vp.state.py; w.render(true);
-      }
-    });
-    syncing = false;
-  };
+  window.PacsSync.install(app);  // app.scrolled, app.changed, app.play
 
   app.shown = function (vp) { if (vp === app.active) toolbarState(); };
 
@@ -230,30 +188,6 @@
     }).catch(function (err) { app.status(err.message); });
   }
 
-  // ---- cine ----
-  function play() {
-    if (app.cine) { clearTimeout(app.cine.timer); app.cine = null; toolbarState(); return; }
-    var vp = app.active;
-    if (!vp || !vp.stack || vp.stack.images.length < 2) return;
-    app.cine = { vp: vp, step: 1 };
-    tick();
-    toolbarState();
-  }
-  function tick() {
-    var c = app.cine;
-    if (!c) return;
-    var fps = +(document.querySelector('[data-cine="fps"]') || { value: 15 }).value;
-    var mode = +(document.querySelector('[data-cine="dir"]') || { value: 1 }).value;
-    var vp = c.vp, n = vp.stack.images.length, i = vp.index;
-    if (mode === 0) {
-      if (i + c.step < 0 || i + c.step >= n) c.step = -c.step;
-      i += c.step;
-    } else i = (i + mode + n) % n;
-    vp.dir = mode === 0 ? c.step : mode;
-    vp.index = i; vp.render(false); app.scrolled(vp);
-    c.timer = setTimeout(tick, 1000 / fps);
-  }
-
   // ---- export ----
   function exportImage(format) {
     var vp = app.active;
@@ -278,6 +212,7 @@
   function pressed(selector, on) {
     root.querySelectorAll(selector).forEach(function (b) { b.setAttribute("aria-pressed", on ? "true" : "false"); });
   }
+  app.toolbarState = function () { toolbarState(); };
   function toolbarState() {
     root.querySelectorAll("[data-tool]").forEach(function (b) {
       b.setAttribute("aria-pressed", b.getAttribute("data-tool") === app.tool ? "true" : "false");
@@ -307,7 +242,7 @@
     vflip: function (vp) { vp.set({ vf: !vp.state.vf }); },
     invert: function (vp) { vp.set({ inv: !vp.state.inv }); },
     reset: function (vp) { vp.reset(); },
-    play: play, key: toggleKey
+    play: function () { app.play(); }, key: toggleKey
   };
 
   function closeMenus(except) {
@@ -394,7 +329,7 @@
     else if (k === "v" || k === "V") ACTIONS.vflip(vp);
     else if (k === "i" || k === "I") ACTIONS.invert(vp);
     else if (k === "k" || k === "K") toggleKey();
-    else if (k === " ") { play(); e.preventDefault(); }
+    else if (k === " ") { app.play(); e.preventDefault(); }
     else if (k === "Enter") Tools.finishPolyline();
     else if (k === "Escape") { if (Tools.drafting()) Tools.cancel(); else vp.reset(); closeMenus(); }
     else if (KEYS[k.toLowerCase()]) app.setTool(KEYS[k.toLowerCase()]);
@@ -417,8 +352,16 @@
   root.setAttribute("data-cursor", app.tool);
   var first = addViewport(grid.querySelector(".vp"));
   app.activate(first);
-  // The page's image is on screen already; the script takes over once the stack has arrived.
-  app.loadSeries(first, data.study, data.series, data.index, pageState()).then(function () {
+  // The page's own image comes first: the script fetches the stack meanwhile, but asks for
+  // frames of its own only once that image is in (one frame request in flight per viewport).
+  app.stack(data.study, data.series).catch(function () {});
+  var pageImage = new Promise(function (resolve) {
+    if (first.img.complete) resolve();
+    else { first.img.addEventListener("load", resolve); first.img.addEventListener("error", resolve); }
+  });
+  pageImage.then(function () {
+    return app.loadSeries(first, data.study, data.series, data.index, pageState());
+  }).then(function () {
     var layout = data.layout;
     if (layout && layout !== "1x1") app.setLayout(layout);
   });

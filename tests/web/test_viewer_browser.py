@@ -47,6 +47,10 @@ def _ready(page) -> None:
                            " && document.querySelector('.vp-img').naturalWidth > 0")
 
 
+SETTLED = ("pacsViewer.viewports.every(v => !v.stack || (v.shown && !v.shown.interactive"
+           " && v.shown.full.w === v.size().w && v.shown.full.h === v.size().h))")
+
+
 def _text(page, key: str) -> str:
     return page.locator(f'.vp.active [data-v="{key}"]').inner_text()
 
@@ -86,6 +90,10 @@ def test_read_a_study(app, studies):
         page.on("requestfinished", lambda r: flights.discard(r.url))
         page.on("requestfailed", failed)
 
+        def overlaps() -> list:
+            return [(at, url[-60:], [(u[-60:], aborted.get(u, 0) - at) for u in others])
+                    for at, url, others in starts if len(others) > 1]
+
         def peak() -> int:
             """Most frame requests in flight at once; an abort reported < 20 ms late ended before."""
             return max(len({u for u in others if u == url or not (
@@ -122,7 +130,7 @@ def test_read_a_study(app, studies):
         assert _text(page, "ww") != before_ww
         src = page.get_attribute(".vp.active .vp-img", "src")
         assert src != before_src and "wc=" in src and "ww=" in src and "q=60" not in src
-        assert peak() == 1, f"{peak()} frame requests were in flight at once"
+        assert peak() == 1, f"{peak()} frame requests were in flight at once: {overlaps()}"
 
         # A length between two markers on the slice through z = 0, read in mm.
         page.keyboard.press("Home")
@@ -225,14 +233,25 @@ def test_screens_desktop_and_phone(app, studies):
         page.click('[data-menu="layout"] .menu-body > [data-layout="2x2"]')
         expect(page.locator(".vp")).to_have_count(4)
         page.wait_for_function("pacsViewer.viewports[1].shown && pacsViewer.viewports[1].stack.modality === 'PT'")
+        # Synchronised: the PET (same frame of reference) follows the CT by patient position.
+        page.click('[data-toggle="sync"]')
+        page.keyboard.press("End")
+        page.wait_for_function("pacsViewer.viewports[1].index === pacsViewer.viewports[1].stack.images.length - 1")
+        # Cine: the active viewport plays, and stops again.
+        page.keyboard.press("Home")
+        page.keyboard.press(" ")
+        page.wait_for_function("pacsViewer.active.index >= 3")
+        page.keyboard.press(" ")
+        assert page.evaluate("pacsViewer.cine") is None
+        page.click('[data-toggle="sync"]')
         page.locator("[data-compare]").first.click()
         page.wait_for_function("pacsViewer.viewports[1].shown && pacsViewer.viewports[1].stack.modality === 'MR'")
-        page.wait_for_load_state("networkidle")
+        page.wait_for_function(SETTLED)
         page.screenshot(path=str(OUT / "ct-2x2-prior-desktop.png"))
         page.click('[data-menu="layout"] > summary')
         page.click('.grid-pick [data-layout="4x4"]')
         expect(page.locator(".vp")).to_have_count(16)
-        page.wait_for_load_state("networkidle")
+        page.wait_for_function(SETTLED)
         page.screenshot(path=str(OUT / "ct-4x4-desktop.png"))
         page.context.close()
 
