@@ -18,6 +18,17 @@ from render_farm.viewport import Geometry
 SMOOTHING_RADII = (0.6, 1.0, 1.6)
 #: Unsharp mask (radius, percent, threshold) for sharpening levels 1..3.
 SHARPENING = ((1.0, 60, 2), (1.5, 110, 2), (2.0, 170, 1))
+#: From this many display pixels per image pixel (along both axes) up, images are
+#: magnified by nearest neighbour: a radiologist zooming in wants to see the real
+#: pixels as squares, not a blur interpolated between them.
+NEAREST_FROM_SCALE = 4.0
+
+
+def resampling(geometry: Geometry) -> Image.Resampling:
+    """The filter for `geometry`: nearest neighbour at high zoom, else bilinear."""
+    if min(abs(geometry.scale_x), abs(geometry.scale_y)) >= NEAREST_FROM_SCALE:
+        return Image.Resampling.NEAREST
+    return Image.Resampling.BILINEAR
 
 
 def _is_pixel_exact(matrix: np.ndarray) -> bool:
@@ -42,6 +53,7 @@ def apply_geometry(image: Image.Image, geometry: Geometry) -> Image.Image:
     :meth:`PIL.Image.Image.resize`, which is separable, antialiased when
     shrinking and several times faster than a general affine; a whole-pixel
     1:1 view is a plain crop. Free rotations use the affine transform.
+    From :data:`NEAREST_FROM_SCALE` × up, pixels are repeated, not interpolated.
     Pixels outside the image are black.
     """
     if geometry.is_identity((image.height, image.width)):
@@ -81,7 +93,7 @@ def _axis_aligned(image: Image.Image, geometry: Geometry) -> Image.Image:
     if _is_pixel_exact(matrix[:2]):
         part = image.crop(tuple(round(v) for v in box))
     else:
-        part = image.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box)
+        part = image.resize((x1 - x0, y1 - y0), resampling(geometry), box=box)
     if (x0, y0, x1, y1) == (0, 0, out_w, out_h):
         return part
     canvas = Image.new(image.mode, (out_w, out_h), 0)
@@ -109,7 +121,7 @@ def _affine(image: Image.Image, geometry: Geometry) -> Image.Image:
         matrix = np.diag([1.0 / factor_x, 1.0 / factor_y]) @ matrix
     return image.transform(geometry.output_size, Image.Transform.AFFINE,
                            data=tuple(float(v) for v in matrix.ravel()),
-                           resample=Image.Resampling.BILINEAR, fillcolor=0)
+                           resample=resampling(geometry), fillcolor=0)
 
 
 def apply_filters(image: Image.Image, smoothing: int = 0, sharpening: int = 0) -> Image.Image:

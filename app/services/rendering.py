@@ -28,13 +28,16 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
+import pydicom
 from flask import current_app
+from pydicom.errors import InvalidDicomError
 
 from app.extensions import db
-from app.models import Tenant
-from app.services import audit, retrieve
+from app.models import Study, Tenant
+from app.services import audit, retrieve, tenancy
 from app.services.audit import Actor
 from app.services.errors import DomainError, Forbidden, Invalid, NotFound
 from app.services.query import Match
@@ -84,12 +87,29 @@ class Target:
         return f"{self.tenant_id}/{self.series_uid}"
 
 
-def _aspect(pixel_spacing: str) -> float:
+def _ratio(values) -> float | None:
     try:
-        row, column = (float(v) for v in pixel_spacing.split("\\")[:2])
-        return row / column if row > 0 and column > 0 else 1.0
-    except ValueError:
-        return 1.0
+        row, column = (float(v) for v in list(values)[:2])
+    except (TypeError, ValueError):
+        return None
+    return row / column if row > 0 and column > 0 else None
+
+
+def _aspect(pixel_spacing: str, path: Path) -> float:
+    """Row / column spacing: Pixel Spacing, else Imager Pixel Spacing (PS3.3 10.7.1.3).
+
+    Projection radiographs (CR, DX, MG) often carry only Imager Pixel Spacing;
+    the index keeps Pixel Spacing alone, so that one is read from the file.
+    """
+    ratio = _ratio(pixel_spacing.split("\\")) if pixel_spacing else None
+    if ratio is None and not pixel_spacing:
+        try:
+            header = pydicom.dcmread(path, stop_before_pixels=True,
+                                     specific_tags=["ImagerPixelSpacing"])
+            ratio = _ratio(header.get("ImagerPixelSpacing") or [])
+        except (OSError, ValueError, TypeError, InvalidDicomError):
+            ratio = None
+    return ratio or 1.0
 
 
 def _target(tenant_id: int, match: Match) -> Target:
@@ -103,7 +123,7 @@ def _target(tenant_id: int, match: Match) -> Target:
     return Target(tenant_id, study.study_uid, series.series_uid, instance.sop_uid, str(path),
                   f"{tenant_id}/{instance.sop_uid}/{instance.sha256[:16]}",
                   instance.number_of_frames or 1, instance.rows, instance.columns,
-                  _aspect(instance.pixel_spacing or ""))
+                  _aspect(instance.pixel_spacing or "", path))
 
 
 def instance_target(tenant: Tenant, study_uid: str, series_uid: str, sop_uid: str) -> Target:
@@ -155,10 +175,13 @@ def _run(target: Target, operation: str, params: dict) -> Rendered:
         return farm().run(operation, {"path": target.path, "source_key": target.source_key,
                                       **params}, target.affinity)
     except RenderError as exc:
-        if exc.kind in ("frame", "unsupported"):
-            raise NotFound(exc.message) from exc
+        # The farm's own wording names internals; users get the catalog's sentences.
+        if exc.kind == "frame":
+            raise NotFound("no such frame") from exc
+        if exc.kind == "unsupported":
+            raise NotFound("this image cannot be shown") from exc
         if exc.kind == "invalid":
-            raise Invalid(exc.message) from exc
+            raise Invalid(f"bad viewport parameters: {exc.message}") from exc
         log.error("render of tenant %s instance %s failed: %s", target.tenant_id,
                   target.sop_uid, exc)
         if exc.kind == "missing":
@@ -245,7 +268,8 @@ def grant(tenant: Tenant, actor: Actor, study_uid: str, *, max_age: int | None =
     """
     if actor.user_id is None:
         raise Forbidden("only a signed-in user can open the viewer")
-    if not retrieve.select(tenant, study_uid):
+    # One indexed row, not every instance of the study (2,000-slice CTs open this way).
+    if tenancy.find(tenant, Study, study_uid=study_uid) is None:
         raise NotFound("no such study")
     lifetime = max_age if max_age is not None else int(
         current_app.config.get("PACS_FRAME_GRANT_SECONDS", GRANT_SECONDS))

@@ -47,6 +47,21 @@ SERVICE_MESSAGES = [
     N_("Patient not found"),
     N_("DicomPeer not found"),
     N_("Please log in to access this page."),
+    # app/services/rendering.py (viewer frames, exports, DICOMweb rendered)
+    N_("the instance has no image to render"),
+    N_("the archive backend has no local files to render from"),
+    N_("no such study, series or instance"),
+    N_("no such study or series, or it has no images"),
+    N_("no such frame"),
+    N_("this image cannot be shown"),
+    N_("the stored image is missing"),
+    N_("the image could not be rendered; try again"),
+    N_("only a signed-in user can open the viewer"),
+    N_("no such study"),
+    N_("no such instance"),
+    N_("this image link is not valid; reload the viewer"),
+    N_("this image link has expired; reload the viewer"),
+    N_("no render worker answered in time"),
 ]
 
 # Messages with a value in them: (pattern of the English text, catalog template).
@@ -66,6 +81,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^not a readable zip archive \((?P<error>\w+)\)$"),
      N_("not a readable zip archive (%(error)s)")),
     (re.compile(r"^corrupt zip entry \((?P<error>\w+)\)$"), N_("corrupt zip entry (%(error)s)")),
+    (re.compile(r"^bad viewport parameters: (?P<detail>.+)$"),
+     N_("bad viewport parameters: %(detail)s")),
     (re.compile(r"^role (?P<role>.+) may not (?P<permission>.+)$"),
      N_("role %(role)s may not %(permission)s")),
 ]

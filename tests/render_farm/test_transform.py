@@ -47,9 +47,11 @@ def test_zoomed_pixel_lands_where_the_affine_maps_it():
     geometry = viewport_geometry(state, pixels.shape)
     x, y = geometry.to_display @ np.array([10.5, 20.5, 1.0])
     out = transformed(pixels, state)
-    row, col = np.unravel_index(np.argmax(out), out.shape)
-    assert abs(col + 0.5 - x) <= 1 and abs(row + 0.5 - y) <= 1
-    assert out[int(y), int(x)] > 128
+    # At 4× the pixel is a 4 × 4 block of its own value, centred where the affine maps it.
+    rows, cols = np.nonzero(out)
+    assert (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1) == (
+        round(y) - 2, round(y) + 2, round(x) - 2, round(x) + 2)
+    assert (out[rows, cols] == 255).all()
 
 
 def test_free_rotation_lands_a_block_where_the_affine_maps_it():
@@ -110,3 +112,27 @@ def test_one_to_one_views_snap_to_whole_pixels():
         values = set(out[out > 0].tolist())
         assert values <= set(pixels.ravel().tolist())
         assert np.count_nonzero(out) == pixels.size         # every pixel shown, unblurred
+
+
+@pytest.mark.parametrize("rotation", [0, 30])
+def test_high_zoom_shows_real_pixels_as_squares(rotation):
+    """At ≥ 4 display pixels per image pixel each image pixel becomes a block of one value."""
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+    state = ViewState(width=256, height=256, fit=FitMode.PIXEL, zoom=8, rotation=rotation)
+    geometry = viewport_geometry(state, pixels.shape)
+    out = transformed(pixels, state)
+    # Every output value is one of the image's values (no blend between neighbours) ...
+    assert set(np.unique(out)) <= set(np.unique(pixels)) | {0}
+    # ... and the output pixel centre's image pixel is the one shown.
+    for x, y in [(100, 100), (131, 77), (200, 160)]:
+        col, row = (geometry.to_image @ np.array([x + 0.5, y + 0.5, 1.0])).astype(int)
+        if 0 <= row < 32 and 0 <= col < 32:
+            assert out[y, x] == pixels[row, col]
+
+
+def test_moderate_zoom_still_interpolates():
+    pixels = np.zeros((32, 32), np.uint8)
+    pixels[:, 16:] = 200
+    out = transformed(pixels, ViewState(width=96, height=96, fit=FitMode.PIXEL, zoom=3))
+    assert len(np.unique(out[48])) > 2  # the edge is blended at 3×
