@@ -145,6 +145,17 @@ def panel(study_uid: str):
         "viewer/_series_list.html", study=found, series=items, current="")))
 
 
+@bp.get("/<study_uid>/reference-lines")
+@permission_required(permissions.STUDY_READ)
+def reference_lines(study_uid: str):
+    """Where other images of the study cut the ``target`` image (定位线), in its pixel coordinates."""
+    lines = viewer.reference_lines(g.tenant, study_uid, request.args.get("target", ""),
+                                   request.args.getlist("source"))
+    response = jsonify(lines=lines)
+    response.headers["Cache-Control"] = "private, max-age=600"  # geometry never changes
+    return response
+
+
 def _json_body() -> dict:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):

@@ -278,6 +278,7 @@
     this.svg.setAttribute("viewBox", "0 0 " + geo.width + " " + geo.height);
     this.svg.setAttribute("preserveAspectRatio", "none");
     global.PacsTools.draw(this, geo, css);
+    if (global.PacsReference) global.PacsReference.draw(this, geo, css);
   };
   Viewport.prototype.value = function (key, text) {
     var el = this.corners.querySelector('[data-v="' + key + '"]');

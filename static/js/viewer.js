@@ -148,6 +148,7 @@
   window.PacsSync.install(app);  // app.scrolled, app.changed, app.play
 
   app.shown = function (vp) { if (vp === app.active) toolbarState(); };
+  window.PacsReference.install(app);  // wraps app.shown: other viewports redraw their lines
 
   // ---- annotations and key images ----
   function annotationsOf(study) {
