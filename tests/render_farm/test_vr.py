@@ -282,10 +282,10 @@ def test_mapper_choice():
 def test_polygon_raster_tests_cell_centres_exactly():
     from render_farm.vr_edits import polygon_raster
 
-    # A right triangle with legs of 4 pixels: centres (c+0.5, r+0.5) with x ≥ y fill.
-    inside = polygon_raster(((0, 0), (4, 0), (4, 4)), 6, 5)
-    r, c = np.mgrid[0:5, 0:6] + 0.5
-    assert np.array_equal(inside, (c >= r) & (c < 4) & (r < 4))
+    # A right triangle above the line y = x - 0.25: centres (c+0.5, r+0.5) with c > r.
+    inside = polygon_raster(((0, -0.25), (4, -0.25), (4, 3.75)), 6, 5)
+    r, c = np.mgrid[0:5, 0:6]
+    assert np.array_equal(inside, (c > r) & (c < 4))
     # Oversampled 4×, a square from 1.1 to 2.9 covers cells 5..11 of each axis.
     square = polygon_raster(((1.1, 1.1), (2.9, 1.1), (2.9, 2.9), (1.1, 2.9)), 4, 4, 4)
     assert square.sum() == 7 * 7 and square[5:12, 5:12].all()
