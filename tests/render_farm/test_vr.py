@@ -286,6 +286,6 @@ def test_polygon_raster_tests_cell_centres_exactly():
     inside = polygon_raster(((0, -0.25), (4, -0.25), (4, 3.75)), 6, 5)
     r, c = np.mgrid[0:5, 0:6]
     assert np.array_equal(inside, (c > r) & (c < 4))
-    # Oversampled 4×, a square from 1.1 to 2.9 covers cells 5..11 of each axis.
+    # Oversampled 4×, a square from 1.1 to 2.9 holds cell centres 1.125..2.875 (cells 4..11).
     square = polygon_raster(((1.1, 1.1), (2.9, 1.1), (2.9, 2.9), (1.1, 2.9)), 4, 4, 4)
-    assert square.sum() == 7 * 7 and square[5:12, 5:12].all()
+    assert square.sum() == 8 * 8 and square[4:12, 4:12].all()
