@@ -1,8 +1,10 @@
-"""Encode rendered uint8 images as JPEG, WebP, PNG or GIF with Pillow.
+"""Encode rendered uint8 images as JPEG, WebP, PNG, GIF, TIFF or BMP with Pillow.
 
 Settings are chosen for interactive latency: no JPEG Huffman optimisation,
 4:2:0 chroma for colour, grayscale kept single-channel (a third of the
 work and smaller files), PNG at zlib level 1, WebP at its fastest method.
+TIFF (Deflate-compressed) and BMP (uncompressed) are for exports: lossless
+files that office software, printers and older workstations open.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ class ImageFormat(enum.Enum):
     WEBP = "webp"
     PNG = "png"
     GIF = "gif"
+    TIFF = "tiff"
+    BMP = "bmp"
 
     @property
     def media_type(self) -> str:
@@ -28,8 +32,13 @@ class ImageFormat(enum.Enum):
 
     @property
     def lossless(self) -> bool:
-        """True when the encoding never alters pixel values (PNG; GIF for grayscale)."""
-        return self in (ImageFormat.PNG, ImageFormat.GIF)
+        """True when the encoding never alters pixel values (PNG, TIFF, BMP; GIF for grayscale)."""
+        return self in (ImageFormat.PNG, ImageFormat.GIF, ImageFormat.TIFF, ImageFormat.BMP)
+
+    @property
+    def extension(self) -> str:
+        """The usual file name extension, without the dot."""
+        return {ImageFormat.JPEG: "jpg", ImageFormat.TIFF: "tif"}.get(self, self.value)
 
 
 _MEDIA_TYPES = {
@@ -37,6 +46,8 @@ _MEDIA_TYPES = {
     ImageFormat.WEBP: "image/webp",
     ImageFormat.PNG: "image/png",
     ImageFormat.GIF: "image/gif",
+    ImageFormat.TIFF: "image/tiff",
+    ImageFormat.BMP: "image/bmp",
 }
 
 #: zlib level for PNG: level 1 is several times faster than the default 6
@@ -67,7 +78,7 @@ def encode(image: np.ndarray | Image.Image, fmt: ImageFormat,
     fmt : ImageFormat
         Output encoding.
     quality : int
-        1..100 for JPEG and WebP (WebP at 100 is lossless); ignored by PNG/GIF.
+        1..100 for JPEG and WebP (WebP at 100 is lossless); ignored by the lossless formats.
     """
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be 1..100, got {quality}")
@@ -85,6 +96,11 @@ def encode(image: np.ndarray | Image.Image, fmt: ImageFormat,
         img.save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL)
     elif fmt is ImageFormat.GIF:
         _gif_frame(img).save(buffer, "GIF")
+    elif fmt is ImageFormat.TIFF:
+        # Deflate (Adobe) at level 1: lossless, read by every TIFF reader since TIFF 6.0 notes.
+        img.save(buffer, "TIFF", compression="tiff_adobe_deflate", zlib_level=1)
+    elif fmt is ImageFormat.BMP:
+        img.save(buffer, "BMP")  # grayscale as 8-bit with a grey palette
     else:  # pragma: no cover - exhaustive over the enum
         raise ValueError(f"unknown format {fmt}")
     return buffer.getvalue(), fmt.media_type

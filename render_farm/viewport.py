@@ -71,7 +71,7 @@ class ViewState:
 
     Construction validates all values (ValueError naming the query key) and
     normalises `rotation` into [0, 360) and `quality` of lossless formats
-    (PNG, GIF) to the default, so equal renders have equal states.
+    (PNG, GIF, TIFF, BMP) to the default, so equal renders have equal states.
 
     Attributes
     ----------
@@ -100,7 +100,7 @@ class ViewState:
         Filter strength 0 (off) to 3.
     format : ImageFormat
     quality : int
-        1..100 for JPEG/WebP (WebP 100 is lossless); ignored by PNG/GIF.
+        1..100 for JPEG/WebP (WebP 100 is lossless); ignored by lossless formats.
     """
 
     frame: int = 0
@@ -150,7 +150,7 @@ class ViewState:
         _check_int(self, "smoothing", 0, 3)
         _check_int(self, "sharpening", 0, 3)
         _check_int(self, "quality", 1, 100)
-        if self.format in (ImageFormat.PNG, ImageFormat.GIF):
+        if self.format.lossless:
             # Quality means nothing to lossless encoders; one canonical value
             # keeps equal renders under one cache key.
             object.__setattr__(self, "quality", _DEFAULT_QUALITY)

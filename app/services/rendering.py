@@ -134,6 +134,15 @@ def instance_target(tenant: Tenant, study_uid: str, series_uid: str, sop_uid: st
     return _target(tenant.id, matches[0])
 
 
+def series_targets(tenant: Tenant, study_uid: str, series_uid: str) -> list[Target]:
+    """Every image of a series, in instance order (NotFound when there is none)."""
+    matches = [m for m in retrieve.select(tenant, study_uid, series_uid)
+               if m.instance is not None and m.instance.rows] if study_uid and series_uid else []
+    if not matches:
+        raise NotFound("no such study or series, or it has no images")
+    return [_target(tenant.id, m) for m in matches]
+
+
 def representative_target(tenant: Tenant, study_uid: str, series_uid: str = "",
                           middle: bool = False) -> Target:
     """An image standing for a study or series.

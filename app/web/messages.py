@@ -147,6 +147,8 @@ ACTION_LABELS = {
     "study.view": _("Study opened"),
     "study.": _("All study access"),
     "series.retrieve": _("Series retrieved"),
+    "series.export": _("Series exported"),
+    "instance.export": _("Image exported"),
     "instance.store": _("Image stored"),
     "instance.": _("All image events"),
     "user.create": _("User created"),

@@ -13,15 +13,17 @@ from urllib.parse import parse_qsl
 
 from flask import (
     Blueprint,
+    Response,
     g,
     jsonify,
     make_response,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 
-from app.services import measurements, permissions, rendering, viewer
+from app.services import measurements, permissions, rendering, viewer, viewer_export
 from app.services.errors import Invalid
 from app.web.filters import patient_name
 from app.web.messages import N_
@@ -37,7 +39,7 @@ SERVICE_MESSAGES = [
     N_("this image cannot be measured"), N_("this measurement cannot be computed"),
     N_("the region contains no pixel"), N_("the stored image is missing"),
     N_("only a signed-in user can save measurements"), N_("no such image in this series"),
-    N_("the request must be JSON"),
+    N_("the request must be JSON"), N_("this export format is not offered"),
 ]
 # Viewport keys a page URL may set; size, frame and encoding are the page's own.
 _STATE_KEYS = ViewState.QUERY_KEYS - {"f", "w", "h", "fmt", "q", "mm", "fit", "ov"}
@@ -154,6 +156,32 @@ def reference_lines(study_uid: str):
     response = jsonify(lines=lines)
     response.headers["Cache-Control"] = "private, max-age=600"  # geometry never changes
     return response
+
+
+def _download(response: Response, name: str) -> Response:
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/<study_uid>/export/<sop_uid>/<int:frame>")
+@permission_required(permissions.STUDY_READ)
+def export_image(study_uid: str, sop_uid: str, frame: int):
+    """The image in the viewport's state (the query) as a PNG, JPEG, TIFF or BMP file; audited."""
+    state = rendering.parse_state(request.query_string.decode("latin-1"), frame)
+    name, image = viewer_export.export_image(g.tenant, current_actor(), study_uid, sop_uid, state)
+    return _download(Response(image.body, mimetype=image.media_type), name)
+
+
+@bp.get("/<study_uid>/series/<series_uid>/export")
+@permission_required(permissions.STUDY_READ)
+def export_series(study_uid: str, series_uid: str):
+    """Every image of a series in the viewport's state, as a ZIP of image files; audited."""
+    state = rendering.parse_state(request.query_string.decode("latin-1"), 0)
+    stem, chunks = viewer_export.export_series(g.tenant, current_actor(), study_uid, series_uid,
+                                               state)
+    return _download(Response(stream_with_context(chunks), mimetype="application/zip"),
+                     f"{stem}.zip")
 
 
 def _json_body() -> dict:

@@ -57,6 +57,8 @@
   var DEFAULTS = { wc: null, ww: null, w: null, h: null, z: 1, px: 0, py: 0, rot: 0, hf: false,
                    vf: false, inv: false, cm: "gray", fmt: "jpeg", q: 90, sm: 0, sh: 0 };
 
+  var LOSSLESS = { png: true, gif: true, tiff: true, bmp: true };  // ImageFormat.lossless
+
   function number(v) { return String(Number(v)); }
 
   function query(st) {
@@ -64,7 +66,7 @@
     for (var i = 0; i < keys.length; i++) {
       var k = keys[i], v = st[k];
       if (v === undefined || v === null || v === DEFAULTS[k]) continue;
-      if (k === "q" && st.fmt === "png") continue;  // lossless: quality is normalised away
+      if (k === "q" && LOSSLESS[st.fmt]) continue;  // lossless: quality is normalised away
       if (typeof v === "boolean") { if (v) parts.push(k + "=1"); continue; }
       parts.push(k + "=" + (typeof v === "number" ? number(v) : encodeURIComponent(v)));
     }

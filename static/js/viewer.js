@@ -190,14 +190,21 @@
   }
 
   // ---- export ----
-  function exportImage(format) {
+  // The shown image, or every image of the series, in the viewport's state as PNG, JPEG, TIFF or
+  // BMP files; the server audits each export.
+  var EXTENSIONS = { png: "png", jpeg: "jpg", tiff: "tif", bmp: "bmp" };
+  function exportImage(format, scope) {
     var vp = app.active;
-    if (!vp || !vp.stack) return;
-    var st = Object.assign(vp.requestState(false), { fmt: format, q: 95 });
-    var a = document.createElement("a");
-    a.href = vp.url(vp.index, st);
-    a.download = (vp.stack.modality || "image") + "-" + (vp.stack.number || "") + "-" + (vp.index + 1) + "." +
-                 (format === "png" ? "png" : "jpg");
+    if (!vp || !vp.stack || !EXTENSIONS[format]) return;
+    var st = Object.assign(vp.requestState(false), { fmt: format, q: 95 }), q = window.PacsGeom.query(st);
+    var im = vp.image(), name = (vp.stack.modality || "image") + "-" + (vp.stack.number || 0), a = document.createElement("a");
+    if (scope === "series") {
+      a.href = app.studyUrl(vp.stack.study, "series/" + encodeURIComponent(vp.stack.series) + "/export?" + q);
+      a.download = name + ".zip";
+    } else {
+      a.href = app.studyUrl(vp.stack.study, "export/" + encodeURIComponent(im[0]) + "/" + im[1] + "?" + q);
+      a.download = name + "-" + (vp.index + 1) + "." + EXTENSIONS[format];
+    }
     document.body.appendChild(a); a.click(); a.remove();
   }
 
@@ -270,7 +277,7 @@
       app[which] = !app[which];
       if (which === "lossless") app.viewports.forEach(function (v) { v.render(false); });
       if (which === "sync" && app.sync && vp && vp.stack) { app.scrolled(vp); app.changed(vp, "wl"); }
-    } else if (t.hasAttribute("data-export")) exportImage(t.getAttribute("data-export"));
+    } else if (t.hasAttribute("data-export")) exportImage(t.getAttribute("data-export"), t.getAttribute("data-scope"));
     else if (t.hasAttribute("data-panel")) { e.preventDefault(); setPanel(t.getAttribute("data-panel")); }
     else if (t.hasAttribute("data-compare")) compare(t.getAttribute("data-compare"), t.parentNode.querySelector("details"));
     toolbarState();

@@ -38,7 +38,8 @@ def test_grayscale_jpeg_is_single_channel_and_colour_is_420():
 
 @pytest.mark.parametrize("pixels", [GRAY, RGB], ids=["gray", "rgb"])
 def test_lossless_encodings_are_exact(pixels):
-    for fmt, quality in ((ImageFormat.PNG, 90), (ImageFormat.WEBP, 100)):
+    for fmt, quality in ((ImageFormat.PNG, 90), (ImageFormat.WEBP, 100), (ImageFormat.TIFF, 90),
+                         (ImageFormat.BMP, 90)):
         mode = "RGB" if pixels.ndim == 3 else "L"
         out = np.asarray(decoded(encode(pixels, fmt, quality)[0]).convert(mode))
         assert np.array_equal(out, pixels), fmt
@@ -67,3 +68,13 @@ def test_quality_out_of_range(quality):
 def test_rejects_non_uint8_arrays():
     with pytest.raises(ValueError, match="uint8"):
         encode(GRAY.astype(np.int16), ImageFormat.PNG)
+
+
+def test_export_formats_are_lossless_files_with_their_extension():
+    for fmt, ext in ((ImageFormat.TIFF, "tif"), (ImageFormat.BMP, "bmp"), (ImageFormat.JPEG, "jpg"),
+                     (ImageFormat.PNG, "png")):
+        assert fmt.extension == ext
+    assert ImageFormat.TIFF.lossless and ImageFormat.BMP.lossless and not ImageFormat.JPEG.lossless
+    tiff = decoded(encode(GRAY, ImageFormat.TIFF)[0])
+    assert tiff.mode == "L" and tiff.info.get("compression") == "tiff_adobe_deflate"
+    assert len(encode(GRAY, ImageFormat.BMP)[0]) >= GRAY.size  # uncompressed, 8 bits a pixel

@@ -71,7 +71,7 @@ def test_cache_key_is_stable_and_discriminating():
     ("fit=true", "needs mm"),
     ("fit=stretch", "fit: expected one of fill, fit, pixel, true"),
     ("cm=viridis", "cm: expected one of"),
-    ("fmt=tiff", "fmt: expected one of"),
+    ("fmt=tga", "fmt: expected one of"),
     ("hf=maybe", "hf: expected 1 or 0"),
     ("wf=log", "wf: expected one of exact, linear, sigmoid"),
     ("zoom=2", "unknown viewport parameter 'zoom'"),
@@ -184,3 +184,10 @@ def test_display_to_image_inverse_round_trips(state):
         assert apply(to_image, *apply(to_display, x, y)) == pytest.approx((x, y))
     product = np.vstack([to_image, [0, 0, 1]]) @ np.vstack([to_display, [0, 0, 1]])
     assert product == pytest.approx(np.eye(3))
+
+
+def test_export_formats_parse_and_drop_quality():
+    for code in ("tiff", "bmp"):
+        state = ViewState.from_query(f"fmt={code}&q=50")
+        assert state.format.value == code and state.quality == 90
+        assert state.to_query() == f"fmt={code}"
