@@ -4,8 +4,12 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
 from app.extensions import db
+
+#: Pool connection flag: one SQLite commit on this connection skipped its fsync.
+RELAXED_SYNC = "pacs_relaxed_sync"
 
 
 def init_app(app: Flask) -> None:
@@ -34,6 +38,15 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+
+@event.listens_for(Pool, "checkin")
+def _restore_full_sync(dbapi_connection, connection_record) -> None:
+    # audit.access relaxes one commit; no later transaction may inherit that.
+    if dbapi_connection is not None and connection_record is not None \
+            and connection_record.info.pop(RELAXED_SYNC, False):
+        dbapi_connection.execute("PRAGMA synchronous=FULL")
 
 
 __all__ = ["db", "init_app"]

@@ -155,15 +155,15 @@ class Handlers:
                 matches = query.search(tenant, request.level, request.filters)
                 responses = [identifiers.response(m, request, called) for m in matches]
             except Invalid as exc:
-                audit.record(tenant, actor(event), f"{noun}.query", noun, outcome="failure",
-                             detail=f"C-FIND keys {keys}: {exc.message}", commit=True)
+                audit.access(tenant, actor(event), f"{noun}.query", noun, outcome="failure",
+                             detail=f"C-FIND keys {keys}: {exc.message}")
                 return [], statuses.with_comment(statuses.UNABLE_TO_PROCESS, exc.message)
             except Exception as exc:
                 _log_unexpected("C-FIND", request.level.value, tenant.code, exc)
                 return [], statuses.FIND_OUT_OF_RESOURCES
-            audit.record(tenant, actor(event), f"{noun}.query", noun,
+            audit.access(tenant, actor(event), f"{noun}.query", noun,
                          _uid_filter(request), detail=f"C-FIND {len(responses)} matches; "
-                         f"keys {keys}", commit=True)
+                         f"keys {keys}")
         return responses, None
 
     # --- C-MOVE / C-GET -------------------------------------------------------
@@ -260,9 +260,9 @@ class Handlers:
             with self.app.app_context():
                 tenant: Tenant | None = self.tenant(event)
                 if tenant is not None:
-                    audit.record(tenant, actor(event), action, action.split(".")[0],
+                    audit.access(tenant, actor(event), action, action.split(".")[0],
                                  request.object_uid if request else "",
-                                 "success" if done else "failure", detail, commit=True)
+                                 "success" if done else "failure", detail)
         except Exception as exc:  # auditing must not break the association
             _log_unexpected("audit", request.object_uid if request else "", "", exc)
 

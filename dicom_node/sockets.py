@@ -23,13 +23,19 @@ DUL_POLL_SECONDS = 0.0002
 
 
 class QuickAckSocket(socket.socket):
-    """A TCP socket that re-arms ``TCP_QUICKACK`` after each ``recv``."""
+    """A TCP socket that re-arms ``TCP_QUICKACK`` after each read."""
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         data = super().recv(bufsize, flags)
         if data:
             self.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         return data
+
+    def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:  # type: ignore[override]
+        count = super().recv_into(buffer, nbytes, flags)
+        if count:
+            self.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+        return count
 
 
 def on_conn_open(event: Event) -> None:

@@ -173,10 +173,9 @@ def run(tenant: Tenant, search: Search, base: str, actor: Actor) -> tuple[list[d
     matches = matches[: search.limit]
     results = [result(m, search, base) for m in matches]
     keys = ",".join(sorted(k for k, v in search.filters.items() if v))
-    audit.record(tenant, actor, _ACTION[search.level], _OBJECT[search.level],
+    audit.access(tenant, actor, _ACTION[search.level], _OBJECT[search.level],
                  search.filters.get("StudyInstanceUID", ""),
-                 detail=f"keys={keys} results={len(results)}" + (" fuzzy" if search.fuzzy else ""),
-                 commit=True)
+                 detail=f"keys={keys} results={len(results)}" + (" fuzzy" if search.fuzzy else ""))
     return results, more
 
 

@@ -87,8 +87,8 @@ def select(tenant: Tenant, study: str, series: str = "", sop: str = "") -> list[
 def _audit(tenant: Tenant, actor: Actor, action: str, items: list[Stored], study: str,
            series: str, sop: str, detail: str = "") -> None:
     level, uid = ("instance", sop) if sop else ("series", series) if series else ("study", study)
-    audit.record(tenant, actor, action or f"{level}.retrieve", level, uid,
-                 detail=detail or f"{len(items)} instances", commit=True)
+    audit.access(tenant, actor, action or f"{level}.retrieve", level, uid,
+                 detail=detail or f"{len(items)} instances")
 
 
 def multipart_response(parts: list[Part], part_type: str) -> Response:

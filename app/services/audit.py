@@ -10,6 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from app.database import RELAXED_SYNC
 from app.extensions import db
 from app.models import AuditEvent, Tenant
 from app.models.base import utcnow
@@ -64,6 +65,40 @@ def record(
         )
     )
     if commit:
+        db.session.commit()
+
+
+def access(tenant: Tenant | None, actor: Actor, action: str, object_type: str = "",
+           object_uid: str = "", outcome: str = "success", detail: str = "") -> None:
+    """Record and commit a read of patient data (a query, view, retrieval or render).
+
+    Unlike :func:`record` with ``commit=True``, the commit does not wait for
+    the disk: a read is audited for every request, and a flush per query
+    would be most of a C-FIND's or QIDO's time. The event survives the
+    process crashing; only a power loss before the database's next flush
+    (the next durable commit, a checkpoint, or PostgreSQL's WAL writer within
+    a second) can drop it. Changes to data keep using :func:`record`,
+    whose commit is durable before the caller answers.
+    """
+    record(tenant, actor, action, object_type, object_uid, outcome, detail)
+    _commit_without_flush()
+
+
+def _commit_without_flush() -> None:
+    conn = db.session.connection()
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")  # this transaction only
+        db.session.commit()
+    elif dialect == "sqlite":
+        # WAL + NORMAL: the commit is appended to the WAL, fsynced at the next
+        # checkpoint. app.database restores FULL when the connection goes back to
+        # the pool, before any other transaction can use it.
+        pooled = conn.connection
+        pooled.info[RELAXED_SYNC] = True
+        pooled.driver_connection.execute("PRAGMA synchronous=NORMAL")
+        db.session.commit()
+    else:
         db.session.commit()
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from app.extensions import db
 from app.models import AuditEvent, Instance, Series, Study, Tenant
 from app.models.base import utcnow
-from app.services import audit, index_parents, storage, tenancy
+from app.services import audit, index_parents, storage
 from app.services.audit import Actor
 from app.services.dicom_attrs import integer, number, text
 from app.services.dicom_parse import parse
@@ -109,8 +109,8 @@ def ingest(tenant: Tenant, data: bytes, actor: Actor) -> IngestResult:
 
 
 def _stored_digest(tenant: Tenant, sop_uid: str) -> str | None:
-    return db.session.execute(tenancy.select(tenant, Instance, Instance.sha256)
-                              .where(Instance.sop_uid == sop_uid)).scalar_one_or_none()
+    return db.session.connection().execute(
+        _STORED_DIGEST, dict(tenant=tenant.id, uid=sop_uid)).scalar_one_or_none()
 
 
 def _duplicate(tenant: Tenant, ds: Dataset, same: bool, actor: Actor) -> IngestResult:
@@ -123,6 +123,8 @@ def _duplicate(tenant: Tenant, ds: Dataset, same: bool, actor: Actor) -> IngestR
 
 # Statements built once: constructing SQLAlchemy statements per instance costs
 # more CPU than executing them. Each is tenant-scoped through its parameters.
+_STORED_DIGEST = sa.select(Instance.sha256).where(
+    Instance.tenant_id == sa.bindparam("tenant"), Instance.sop_uid == sa.bindparam("uid"))
 _INSERT_INSTANCE = sa.insert(Instance)
 _INSERT_AUDIT = sa.insert(AuditEvent)
 _BUMP_SERIES = sa.update(Series).where(

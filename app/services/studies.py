@@ -78,8 +78,7 @@ def search(tenant: Tenant, q: StudyQuery, actor: Actor) -> StudyPage:
     ).all()
     keys = ",".join(k for k in ("name", "patient_id", "accession", "modality", "date_from", "date_to")
                     if getattr(q, k))
-    audit.record(tenant, actor, "study.query", "study", detail=f"keys={keys} results={total}",
-                 commit=True)
+    audit.access(tenant, actor, "study.query", "study", detail=f"keys={keys} results={total}")
     return StudyPage([(s, p) for s, p in rows], total, q)
 
 
@@ -90,7 +89,7 @@ def _prefix(text: str) -> str:
 def get_study(tenant: Tenant, study_uid: str, actor: Actor, action: str = "study.view") -> Study:
     """One study of ``tenant`` (404 otherwise), audited as ``action``."""
     study = tenancy.get(tenant, Study, study_uid=study_uid)
-    audit.record(tenant, actor, action, "study", study_uid, commit=True)
+    audit.access(tenant, actor, action, "study", study_uid)
     return study
 
 
