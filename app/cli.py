@@ -77,6 +77,19 @@ def add_peer(tenant_code: str, ae_title: str, host: str, port: int, description:
     click.echo(f"added peer {ae_title} {host}:{port}")
 
 
+@pacs.command("restrict-callers")
+@click.option("--tenant", "tenant_code", required=True)
+@click.option("--on/--off", "restrict", required=True,
+              help="accept associations only from registered peers (--on) or from any AE (--off)")
+def restrict_callers(tenant_code: str, restrict: bool) -> None:
+    """Accept DICOM associations only from the institution's registered peers, or from any AE."""
+    try:
+        tenants.set_calling_ae_restriction(tenants.by_code(tenant_code), restrict, CLI)
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(f"{tenant_code}: " + ("registered peers only" if restrict else "any calling AE"))
+
+
 @pacs.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--tenant", "tenant_code", default="DEMO", show_default=True)

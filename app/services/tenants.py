@@ -86,6 +86,19 @@ def calling_ae_allowed(tenant: Tenant, calling_ae: str) -> bool:
     return tenancy.find(tenant, DicomPeer, ae_title=calling_ae.strip()) is not None
 
 
+def set_calling_ae_restriction(tenant: Tenant, restrict: bool, actor: Actor) -> None:
+    """Accept associations only from the tenant's registered peers (`restrict`), or from any AE.
+
+    Either way the called AE title must be the tenant's; the restriction adds
+    a check of the calling AE title against :func:`peers` (PS3.8 §9.3.4
+    reason 3 when refused).
+    """
+    tenant.restrict_calling_aes = bool(restrict)
+    audit.record(tenant, actor, "tenant.callers", "tenant", tenant.code,
+                 detail="registered peers only" if restrict else "any calling AE")
+    db.session.commit()
+
+
 def add_peer(tenant: Tenant, ae_title: str, host: str, port: int, description: str,
              actor: Actor) -> DicomPeer:
     """Register a remote AE (C-MOVE destination / allowed caller) for a tenant."""

@@ -73,6 +73,12 @@ def users_page():
 def peers_page():
     """DICOM peers: C-MOVE destinations and allowed callers."""
     error, status = "", 200
+    if request.method == "POST" and request.form.get("action") == "callers":
+        tenants.set_calling_ae_restriction(g.tenant, request.form.get("restrict") == "1",
+                                           current_actor())
+        flash(_("Only registered peers may now send and query.") if g.tenant.restrict_calling_aes
+              else _("Any DICOM AE may now send and query."))
+        return redirect(url_for("admin.peers_page"))
     if request.method == "POST":
         form = request.form
         try:

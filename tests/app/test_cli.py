@@ -30,6 +30,19 @@ def test_create_tenant_user_and_token(app):
     assert users.user_for_token(token).username == "dr1"
 
 
+def test_restrict_callers_on_and_off(app):
+    _run(app, "create-tenant", "--code", "H1", "--name", "一院", "--ae", "H1PACS")
+    result = _run(app, "restrict-callers", "--tenant", "H1", "--on")
+    assert result.exit_code == 0 and "registered peers only" in result.output
+    tenant = db.session.execute(sa.select(Tenant).where(Tenant.code == "H1")).scalar_one()
+    assert tenant.restrict_calling_aes
+    assert _run(app, "restrict-callers", "--tenant", "H1", "--off").exit_code == 0
+    db.session.refresh(tenant)
+    assert not tenant.restrict_calling_aes
+    result = _run(app, "restrict-callers", "--tenant", "NOPE", "--on")
+    assert result.exit_code == 1 and "not found" in result.output
+
+
 def test_bad_arguments_fail_clearly(app):
     _run(app, "create-tenant", "--code", "H1", "--name", "一院", "--ae", "H1PACS")
     for args, message in [

@@ -10,7 +10,6 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
-from app.extensions import db
 from app.services import tenants
 from app.services.audit import SYSTEM
 from tests.dicom_node.conftest import movescu, run
@@ -98,8 +97,7 @@ def test_unknown_or_unapproved_called_ae_is_rejected(dicom_node):
 def test_calling_ae_allow_list(dicom_node):
     tenant = dicom_node.a.tenant
     tenants.add_peer(tenant, "GOODSCU", "127.0.0.1", 104, "modality", SYSTEM)
-    tenant.restrict_calling_aes = True
-    db.session.commit()
+    tenants.set_calling_ae_restriction(tenant, True, SYSTEM)
 
     proc = run("echoscu", "-aet", "BADSCU", "-aec", "HOSPA", "127.0.0.1", str(dicom_node.port),
                check=False)

@@ -149,3 +149,21 @@ def test_tenant_admin_adds_users_and_peers(seeded, client_for):
     assert "WORKSTATION" in html(admin.get("/admin/peers"))
     response = admin.post("/admin/peers", data={"ae_title": "W2", "host": "h", "port": "abc"})
     assert response.status_code == 400 and "端口必须是数字" in html(response)
+
+
+def test_tenant_admin_restricts_callers_to_registered_peers(seeded, client_for):
+    from app.extensions import db
+    from app.models import Tenant
+
+    admin = client_for(seeded.a.admin)
+    assert 'name="restrict" value="1"' in html(admin.get("/admin/peers"))
+    assert admin.post("/admin/peers", data={"action": "callers", "restrict": "1"}).status_code == 302
+    assert 'name="restrict" value="0"' in html(admin.get("/admin/peers"))
+    db.session.expire_all()
+    a, b = (db.session.get(Tenant, t.tenant.id) for t in (seeded.a, seeded.b))
+    assert a.restrict_calling_aes and not b.restrict_calling_aes  # the other tenant is untouched
+    doctor = client_for(seeded.a.doctor)
+    assert doctor.post("/admin/peers", data={"action": "callers", "restrict": "0"}).status_code == 403
+    assert admin.post("/admin/peers", data={"action": "callers", "restrict": "0"}).status_code == 302
+    db.session.expire_all()
+    assert not db.session.get(Tenant, seeded.a.tenant.id).restrict_calling_aes
