@@ -1,0 +1,106 @@
+"""PET/CT fusion: colours, opacity, and alignment through patient coordinates."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from render_farm.colormaps import Colormap, colormap_lut
+from render_farm.fusion import FusionState, blend, split_query
+from render_farm.volume import Volume
+
+HAS_PLANES = importlib.util.find_spec("render_farm.planes") is not None
+needs_planes = pytest.mark.skipif(not HAS_PLANES, reason="render_farm.planes has not landed yet")
+
+HOT_SPOT = np.array([12.3, -20.6, 31.0])     # patient mm (LPS)
+
+
+def test_blend_windows_each_image_and_mixes_by_opacity():
+    base = np.array([[40.0, -160.0, 240.0, 40.0]])      # CT: mid grey, black, white, grey
+    overlay = np.array([[10.0, 10.0, 0.0, np.nan]])      # PET: top of range, ..., bottom, outside
+    rgb = blend(base, overlay, (40.0, 400.0), (0.0, 10.0), Colormap.HOT, opacity=0.25)
+    white = colormap_lut(Colormap.HOT)[255].astype(float)            # hot's top is white
+    grey = np.floor((40 - 39.5) / 399 * 255 + 0.5 * 255 + 0.5)       # 128
+    assert np.allclose(rgb[0, 0], np.floor(0.75 * grey + 0.25 * white + 0.5), atol=1)
+    assert np.allclose(rgb[0, 1], np.floor(0.25 * white + 0.5), atol=1)
+    # Exactly at the bottom of the range the colour map's first entry (black) is blended in.
+    assert np.allclose(rgb[0, 2], np.floor(0.75 * 255 + 0.5), atol=1)
+    # NaN (outside the PET volume) leaves the CT untouched.
+    assert np.all(rgb[0, 3] == grey)
+
+
+def test_values_below_the_range_are_transparent_unless_asked():
+    base = np.full((1, 2), 40.0)
+    overlay = np.array([[-5.0, 5.0]])
+    shown = blend(base, overlay, (40.0, 400.0), (0.0, 10.0), Colormap.PET, 1.0)
+    assert np.all(shown[0, 0] == 128)                           # CT only
+    assert np.array_equal(shown[0, 1], colormap_lut(Colormap.PET)[128])
+    tinted = blend(base, overlay, (40.0, 400.0), (0.0, 10.0), Colormap.PET, 1.0,
+                   transparent_below=False)
+    assert np.array_equal(tinted[0, 0], colormap_lut(Colormap.PET)[0])
+
+
+def test_query_parsing_and_errors():
+    fusion, view = split_query("k=12&omin=0&omax=6.5&ocm=hot&op=0.7&suv=1&wc=40&ww=350&fmt=png")
+    assert fusion == FusionState(12, 0.0, 6.5, Colormap.HOT, 0.7, True, True)
+    assert fusion.to_query() == "k=12&ocm=hot&omax=6.5&omin=0&op=0.7&suv=1"
+    assert split_query(fusion.to_query())[0] == fusion
+    assert view.window_width == 350
+    for query, message in (("op=1.5", "op: opacity must be a number 0..1"),
+                           ("omin=5&omax=2", "the minimum must be below the maximum"),
+                           ("ocm=jet", "ocm: expected one of"),
+                           ("k=-2", "k: must be a slice index"),
+                           ("suv=maybe", "suv: expected 1 or 0"),
+                           ("omax=inf", "omax: expected a finite number"),
+                           ("k=1&k=2", "k: given more than once"),
+                           ("wat=1", "unknown viewport parameter")):
+        with pytest.raises(ValueError, match=message):
+            split_query(query)
+
+
+def _ct() -> Volume:
+    """CT: 48 slices of 80×80 at 1 mm × 1 mm, 2.5 mm slices; origin off-centre."""
+    voxels = np.full((48, 80, 80), 40, dtype=np.int16)
+    return Volume(voxels, np.array([-30.0, -60.0, -20.0]), (2.5, 1.0, 1.0), np.eye(3),
+                  key="fusion-ct", modality="CT", frame_of_reference_uid="1.2.3")
+
+
+def _pet(frame_of_reference: str = "1.2.3") -> Volume:
+    """PET: a coarser grid (4 mm, 3.27 mm slices) with another origin, a hot spot at HOT_SPOT."""
+    origin = np.array([-41.0, -70.5, -25.0])
+    spacing = (3.27, 4.0, 4.0)
+    shape = (30, 28, 28)
+    pet = Volume(np.zeros(shape, np.float32), origin, spacing, np.eye(3))
+    kji = np.stack(np.meshgrid(*(np.arange(n) for n in shape), indexing="ij"), axis=-1)
+    distance = np.linalg.norm(pet.index_to_patient(kji) - HOT_SPOT, axis=-1)
+    voxels = (5000.0 * np.exp(-(distance / 5.0) ** 2)).astype(np.float32)
+    return Volume(voxels, origin, spacing, np.eye(3), key="fusion-pet", modality="PT",
+                  frame_of_reference_uid=frame_of_reference)
+
+
+@needs_planes
+def test_hot_spot_lands_on_the_ct_pixel_at_its_patient_position():
+    from render_farm.fusion import fuse, slice_plane
+
+    ct, pet = _ct(), _pet()
+    k, j, i = ct.patient_to_index(HOT_SPOT)       # (20.4, 39.4, 42.3)
+    index = int(round(k))
+    state = FusionState(overlay_min=50.0, opacity=1.0, colormap=Colormap.HOT)
+    rgb = fuse(ct, pet, slice_plane(ct, index), state)
+    assert rgb.shape == (80, 80, 3)
+    row, column = np.unravel_index(np.argmax(rgb.astype(int).sum(axis=-1)), rgb.shape[:2])
+    # One PET voxel is 4 CT pixels; the smooth spot must peak within one CT pixel.
+    assert abs(row - j) <= 1.0 and abs(column - i) <= 1.0
+    assert rgb[row, column, 0] > 200
+    # Far from the spot the PET is near zero: below the window, the CT shows through.
+    assert np.all(rgb[5, 5] == 128)
+
+
+@needs_planes
+def test_different_frames_of_reference_are_refused():
+    from render_farm.fusion import fuse, slice_plane
+
+    ct = _ct()
+    with pytest.raises(ValueError, match="different frames of reference"):
+        fuse(ct, _pet("9.9.9"), slice_plane(ct, 3), FusionState())
