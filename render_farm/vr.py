@@ -280,6 +280,11 @@ def render_volume(volume: Volume, state: VRState, *, cache: ByteLRUCache | None 
     ValueError
         Unknown preset or mapper, or an empty crop box.
     """
+    if min(volume.shape) < 2:
+        raise ValueError(f"volume rendering needs at least 2 voxels along each axis, "
+                         f"got a {volume.shape[0]}×{volume.shape[1]}×{volume.shape[2]} volume")
+    if volume.voxels.dtype.kind not in "iuf":
+        raise ValueError(f"volume rendering needs numeric voxels, got {volume.voxels.dtype}")
     kind = choose_mapper(mapper)
     preset = get_preset(state.preset).adjusted(state.shift, state.scale)
     shade = preset.shade if state.shade is None else state.shade

@@ -289,3 +289,42 @@ def test_polygon_raster_tests_cell_centres_exactly():
     # Oversampled 4×, a square from 1.1 to 2.9 holds cell centres 1.125..2.875 (cells 4..11).
     square = polygon_raster(((1.1, 1.1), (2.9, 1.1), (2.9, 2.9), (1.1, 2.9)), 4, 4, 4)
     assert square.sum() == 8 * 8 and square[4:12, 4:12].all()
+
+
+@pytest.mark.parametrize("mapper", MAPPERS)
+def test_slices_stacked_downwards_still_show_patient_left_on_the_right(phantom, mapper):
+    # Same patient, slices stored head to feet: the index frame is left-handed.
+    flipped = Volume(np.ascontiguousarray(phantom.voxels[::-1]),
+                     phantom.index_to_patient(np.array([N - 1.0, 0.0, 0.0])), phantom.spacing,
+                     np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, -1.0]]), key="test-vr-flipped")
+    for view, right_of_centre in ((StandardView.ANTERIOR, True), (StandardView.POSTERIOR, False)):
+        state = VRState(view=view, width=128, height=128)
+        rgb = render_volume(flipped, state, mapper=mapper)
+        expected = place_camera(state.camera, flipped).project(BONE_CENTRE)
+        assert (_centroid_x(rgb) > 64) == right_of_centre
+        assert abs(_centroid_x(rgb) - expected[0]) < 2
+    # Head up: a bone sphere moved towards the head appears higher in the picture.
+    high = np.roll(phantom.voxels, 10, axis=0)            # +10 slices = +20 mm towards the head
+    up = Volume(high, phantom.origin, phantom.spacing, phantom.directions, key="test-vr-high")
+    rgb = render_volume(up, VRState(width=128, height=128), mapper=mapper)
+    rows = _brightness(rgb).sum(axis=1)
+    centroid_y = (rows * np.arange(128)).sum() / rows.sum()
+    assert centroid_y < 64 - 6
+
+
+@pytest.mark.parametrize("mapper", MAPPERS)
+def test_float_volumes_render(mapper):
+    # MR and PET volumes arrive as float32.
+    xyz = _grid()
+    signal = (300.0 * np.exp(-(np.linalg.norm(xyz - BONE_CENTRE, axis=-1) / 10.0) ** 2))
+    volume = Volume(signal.astype(np.float32), np.zeros(3), (SPACING,) * 3, np.eye(3),
+                    key="test-vr-mr", modality="MR")
+    state = VRState(preset="mr_default", width=96, height=96)
+    rgb = render_volume(volume, state, mapper=mapper)
+    assert _at(rgb, place_camera(state.camera, volume).project(BONE_CENTRE)) > 20
+
+
+def test_degenerate_volumes_are_refused():
+    flat = Volume(np.zeros((1, 8, 8), np.int16), np.zeros(3), (1.0, 1.0, 1.0), np.eye(3))
+    with pytest.raises(ValueError, match="at least 2 voxels along each axis"):
+        render_volume(flat, VRState(), mapper="cpu")
