@@ -51,6 +51,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(frames.bp)
     from app.web import viewer  # the 2-D image viewer
     app.register_blueprint(viewer.bp)
+    from app.web import views3d, volume_frames  # MPR, volume rendering, fusion, DSA
+    app.register_blueprint(views3d.bp)
+    app.register_blueprint(volume_frames.bp)
     csrf.exempt(dicomweb.bp)  # token API; session-authenticated writes check CSRF there
 
     from app import cli

@@ -14,6 +14,7 @@ big-endian header length, a UTF-8 JSON header, then the body (the image).
 """
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -113,7 +114,23 @@ def animation(cache: ByteLRUCache, path: str, source_key: str, query: str) -> tu
     return encode_gif(frames, duration_ms=10 * round(min(max(frame_ms, low), high) / 10))
 
 
-OPERATIONS: dict[str, Callable[..., tuple[bytes, str]]] = {"frame": frame, "animation": animation}
+def _deferred(module: str, name: str) -> Callable[..., tuple[bytes, str]]:
+    """An operation imported on first use: 3-D modules pull in VTK, which 2-D work never needs."""
+    def operation(cache: ByteLRUCache, **params) -> tuple[bytes, str]:
+        return getattr(importlib.import_module(module), name)(cache, **params)
+    operation.__name__ = name
+    return operation
+
+
+OPERATIONS: dict[str, Callable[..., tuple[bytes, str]]] = {
+    "frame": frame, "animation": animation,
+    "mpr": _deferred("render_farm.mpr", "mpr_frame"),
+    "mpr_geometry": _deferred("render_farm.mpr", "mpr_geometry"),
+    "cpr": _deferred("render_farm.cpr", "cpr_frame"),
+    "vr": _deferred("render_farm.vr", "vr_frame"),
+    "fusion": _deferred("render_farm.fusion", "fusion_frame"),
+    "dsa": _deferred("render_farm.dsa", "dsa_frame"),
+}
 
 
 def execute(cache: ByteLRUCache, operation: str, params: dict) -> tuple[bytes, str]:
@@ -129,6 +146,8 @@ def execute(cache: ByteLRUCache, operation: str, params: dict) -> tuple[bytes, s
         raise RenderError("frame", str(exc)) from exc
     except UnsupportedImage as exc:
         raise RenderError("unsupported", str(exc)) from exc
+    except FileNotFoundError as exc:
+        raise RenderError("missing", "a stored instance file is missing") from exc
     except (ValueError, TypeError) as exc:
         raise RenderError("invalid", str(exc)) from exc
 

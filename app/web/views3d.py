@@ -1,0 +1,42 @@
+"""3-D views of a series (MPR, volume rendering, fusion, DSA): ``/viewer3d/<study>/<series>/<view>``.
+
+Deep links from a HIS use the 2-D viewer's address,
+``/viewer/<study>?series=<series>&view=mpr|vr|fusion[&overlay=<series>]|dsa``,
+which redirects here. Every image is rendered by the farm and fetched from
+``/vframes/...`` (:mod:`app.web.volume_frames`); the page's script only
+builds view-state queries. Without script the page still shows the images,
+and a small form changes the view.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, g, make_response, render_template, request
+
+from app.services import permissions, volumes
+from app.web.filters import patient_name
+from app.web.messages import N_
+from app.web.security import current_actor, permission_required
+
+bp = Blueprint("views3d", __name__, url_prefix="/viewer3d")
+
+SERVICE_MESSAGES = [
+    N_("no such view"), N_("no such study or series"), N_("this series has no images"),
+    N_("fusion needs an overlay series"), N_("the overlay series is not in the same frame of reference"),
+    N_("no other series of this study shares the frame of reference to fuse"),
+    N_("no such overlay series in this frame of reference"),
+    N_("a stored image of this series is missing"), N_("the view could not be rendered; try again"),
+]
+
+
+@bp.get("/<study_uid>/<series_uid>/<view>")
+@permission_required(permissions.STUDY_READ)
+def view(study_uid: str, series_uid: str, view: str):
+    """The page of one 3-D view; its images come from the farm."""
+    page = volumes.open_view(g.tenant, current_actor(), study_uid, series_uid, view,
+                             request.args.get("overlay", ""))
+    response = make_response(render_template(
+        "viewer3d/view.html", p=page, args=request.args,
+        initial=volumes.initial_queries(page, request.args.to_dict()),
+        presets=volumes.VR_PRESETS, standard_views=volumes.STANDARD_VIEWS,
+        display_name=patient_name))
+    response.headers["Cache-Control"] = "no-store"
+    return response
