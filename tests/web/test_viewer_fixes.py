@@ -61,3 +61,18 @@ def test_favicon_is_linked_and_served(app, loaded, client_for):
         assert '<link rel="icon" href="/static/favicon.svg"' in html(page)
     icon = client.get("/static/favicon.svg")
     assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+
+
+def test_stack_json_is_gzipped_for_browsers_that_take_it(app, loaded, client_for):
+    import gzip
+    import json
+
+    client = client_for(loaded.a.doctor)
+    url = f"/viewer/{loaded.study}/series/{loaded.series}"
+    plain = client.get(url)
+    assert "Content-Encoding" not in plain.headers
+    packed = client.get(url, headers={"Accept-Encoding": "gzip, deflate"})
+    assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
+    unpacked, expected = json.loads(gzip.decompress(packed.data)), plain.get_json()
+    assert unpacked["images"] == expected["images"] and unpacked["geoms"] == expected["geoms"]
+    assert len(packed.data) < len(plain.data) / 2
