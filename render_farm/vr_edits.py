@@ -61,29 +61,35 @@ def _dilate(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def table_mask(volume: Volume, threshold: float = TABLE_THRESHOLD_HU) -> np.ndarray:
+def table_mask(volume: Volume, threshold: float = TABLE_THRESHOLD_HU,
+               max_voxels: int = CONNECTIVITY_MAX_VOXELS) -> np.ndarray:
     """Voxels to remove so only the body remains: everything above `threshold`
     that is not connected to the largest region above it.
 
     Voxels below the threshold (air, lungs) are kept, so lung presets still
     show the lungs. Large volumes are labelled on a subsampled grid whose
     body mask is grown by one coarse voxel before it is brought back, so a
-    table closer to the skin than about one coarse voxel stays.
+    table closer to the skin than about one coarse voxel stays. `max_voxels`
+    bounds the grid the connectivity runs on.
     """
-    foreground = volume.voxels > threshold
-    if not foreground.any():
-        return np.zeros(volume.shape, dtype=bool)
+    voxels = volume.voxels
     step = 1
-    while foreground[::step, ::step, ::step].size > CONNECTIVITY_MAX_VOXELS:
+    while voxels[::step, ::step, ::step].size > max_voxels:
         step += 1
+    coarse = voxels[::step, ::step, ::step] > threshold
+    if not coarse.any():
+        return np.zeros(volume.shape, dtype=bool)   # no body: nothing to tell it from
     if step == 1:
-        return foreground & ~_largest_component(foreground)
-    body = _dilate(_largest_component(foreground[::step, ::step, ::step]))
-    kept = np.empty(volume.shape, dtype=bool)
-    k, j, i = (np.arange(n) // step for n in volume.shape)
+        return coarse & ~_largest_component(coarse)
+    body = _dilate(_largest_component(coarse))
+    removed = np.empty(volume.shape, dtype=bool)
+    rows, columns = volume.shape[1:]
+    # Slice by slice, so no full-size intermediate besides the answer.
     for index in range(volume.shape[0]):
-        kept[index] = body[k[index]][np.ix_(j, i)]
-    return foreground & ~kept
+        kept = body[index // step].repeat(step, axis=0).repeat(step, axis=1)[:rows, :columns]
+        np.greater(voxels[index], threshold, out=removed[index])
+        removed[index] &= ~kept
+    return removed
 
 
 def polygon_raster(polygon: tuple[tuple[float, float], ...], width: int, height: int,
