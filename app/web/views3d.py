@@ -24,6 +24,9 @@ SERVICE_MESSAGES = [
     N_("no other series of this study shares the frame of reference to fuse"),
     N_("no such overlay series in this frame of reference"),
     N_("a stored image of this series is missing"), N_("the view could not be rendered; try again"),
+    # Volume rendering presets (render_farm.vr_presets titles).
+    N_("CT bone"), N_("CT soft tissue"), N_("CTA vessels"), N_("CT lung"), N_("CT chest, contrast"),
+    N_("MIP"), N_("MR angio"), N_("MR default"),
 ]
 
 

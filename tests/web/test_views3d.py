@@ -1,0 +1,122 @@
+"""3-D views through the web app: pages, /vframes images, grants, tenancy and bad input."""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from html import unescape
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.demo import synthetic
+from app.services import ingest, volumes
+from app.services.audit import Actor
+from tests.conftest import make_tenant
+from tests.factory import ct_bytes
+from tests.web.conftest import html
+
+pytestmark = pytest.mark.parametrize("app", ["sqlite"], indirect=True)
+ACTOR = Actor("views3d-test")
+SPEC = synthetic.StudySpec(seed=3)
+
+
+@dataclass
+class Loaded:
+    a: object
+    b: object
+    study: str
+    ct: str
+    pet: str
+    xa_study: str
+    xa: str
+    single_study: str
+    single: str  # a series of one CT image: not a volume
+
+
+def _ingest_all(tenant, datasets) -> tuple[str, str]:
+    for ds in datasets:
+        result = ingest.ingest(tenant, synthetic.to_bytes(ds), ACTOR)
+    return result.study_uid, result.series_uid
+
+
+@pytest.fixture
+def loaded(app) -> Loaded:
+    volumes.CACHE.clear()
+    a, b = make_tenant("HOSPA"), make_tenant("HOSPB")
+    study, ct = _ingest_all(a.tenant, synthetic.chest_ct(SPEC, n_slices=24, rows=64, cols=64,
+                                                         slice_thickness=5.0))
+    _, pet = _ingest_all(a.tenant, synthetic.pet_series(SPEC, ct_slices=24, rows=32, cols=32,
+                                                        ct_slice_thickness=5.0))
+    xa_study, xa = _ingest_all(a.tenant, [synthetic.xa_cine(synthetic.StudySpec(seed=4), frames=8,
+                                                            rows=64, cols=64)])
+    single = ingest.ingest(a.tenant, ct_bytes(), ACTOR)
+    return Loaded(a, b, study, ct, pet, xa_study, xa, single.study_uid, single.series_uid)
+
+
+def _images(page: str) -> list[str]:
+    return [unescape(src) for src in re.findall(r'<img class="v3d-img" src="([^"]+)"', page)]
+
+
+def _decode(response) -> Image.Image:
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    return Image.open(io.BytesIO(response.data))
+
+
+def test_dsa_page_shows_the_subtracted_frame_and_caches_it(loaded, client_for):
+    doctor = client_for(loaded.a.doctor)
+    response = doctor.get(f"/viewer3d/{loaded.xa_study}/{loaded.xa}/dsa?f=6")
+    page = html(response)
+    assert response.status_code == 200 and "减影" in page and 'hx-history="false"' in page
+    [src] = _images(page)
+    assert src.startswith("/vframes/") and "f=6" in src
+    first = doctor.get(src)
+    image = _decode(first)
+    assert image.format == "JPEG" and "Set-Cookie" not in first.headers
+    pixels = np.asarray(image.convert("L"), dtype=float)
+    assert pixels.std() > 1  # the contrast-filled vessels stand out of the subtracted background
+    again = doctor.get(src, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    other_mask = doctor.get(src + "&mask=7")
+    assert other_mask.status_code == 200 and other_mask.headers["ETag"] != first.headers["ETag"]
+
+
+def test_another_tenant_reaches_nothing(loaded, client_for):
+    intruder = client_for(loaded.b.doctor)
+    for view in ("vr", "mpr", "dsa"):
+        assert intruder.get(f"/viewer3d/{loaded.study}/{loaded.ct}/{view}").status_code == 404
+    doctor = client_for(loaded.a.doctor)
+    [src] = _images(html(doctor.get(f"/viewer3d/{loaded.xa_study}/{loaded.xa}/dsa")))
+    token = src.split("/")[2]
+    # A's valid grant names A's XA study: A's CT series of another study is not reachable with it.
+    assert doctor.get(f"/vframes/{token}/{loaded.ct}/vr?w=64&h=64").status_code == 404
+    # B's own grant cannot name A's series either.
+    b_study = ingest.ingest(loaded.b.tenant, ct_bytes(), ACTOR)
+    b_page = html(intruder.get(f"/viewer3d/{b_study.study_uid}/{b_study.series_uid}/dsa"))
+    b_token = _images(b_page)[0].split("/")[2]
+    assert intruder.get(f"/vframes/{b_token}/{loaded.xa}/dsa").status_code == 404
+    forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    assert doctor.get(f"/vframes/{forged}/{loaded.xa}/dsa").status_code == 403
+
+
+def test_bad_views_and_parameters_get_readable_errors(loaded, client_for):
+    doctor = client_for(loaded.a.doctor)
+    response = doctor.get(f"/viewer3d/{loaded.study}/{loaded.ct}/hologram")
+    assert response.status_code == 404 and "Traceback" not in html(response)
+    response = doctor.get(f"/viewer3d/{loaded.study}/{loaded.ct}/vr?z=abc")
+    assert response.status_code == 400 and "z" in html(response)
+    [src] = _images(html(doctor.get(f"/viewer3d/{loaded.xa_study}/{loaded.xa}/dsa")))
+    token = src.split("/")[2]
+    response = doctor.get(f"/vframes/{token}/{loaded.xa}/dsa?mask=99",
+                          headers={"Accept": "application/json"})
+    assert response.status_code == 404 and "mask frame 99" in response.get_json()["error"].lower()
+    response = doctor.get(f"/vframes/{token}/{loaded.xa}/teleport")
+    assert response.status_code == 404
+
+
+def test_a_visitor_who_is_not_logged_in_is_sent_to_login_and_back(loaded, app):
+    url = f"/viewer3d/{loaded.study}/{loaded.ct}/vr"
+    response = app.test_client().get(url)
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert "viewer3d" in response.headers["Location"]
