@@ -319,6 +319,15 @@ def render_volume(volume: Volume, state: VRState, *, cache: ByteLRUCache | None 
     return np.ascontiguousarray(rgb)
 
 
+def prepare(volume: Volume, *, mapper: str | None = None) -> None:
+    """Build `volume`'s pipeline ahead of the first view (seconds on a large CT).
+
+    Renders one tiny shaded frame, which makes the CPU ray caster compute its
+    space-leaping and gradient tables; later views of any preset start warm.
+    """
+    render_volume(volume, VRState(preset="ct_bone", width=8, height=8), mapper=mapper)
+
+
 def _load_volume(cache: ByteLRUCache, volume_key: str, paths: list[str]) -> Volume:
     from render_farm import volume as volumes
 

@@ -332,3 +332,4 @@ def test_degenerate_volumes_are_refused():
     flat = Volume(np.zeros((1, 8, 8), np.int16), np.zeros(3), (1.0, 1.0, 1.0), np.eye(3))
     with pytest.raises(ValueError, match="at least 2 voxels along each axis"):
         render_volume(flat, VRState(), mapper="cpu")
+
