@@ -25,7 +25,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
 
@@ -157,6 +157,28 @@ class ViewPage:
     series: list[Series]  # the study's image series, for switching
     overlay: SeriesVolume | None = None
     overlays: tuple[Series, ...] = ()  # fusion candidates: same frame of reference
+
+
+def deep_link(tenant: Tenant, study_uid: str, args) -> str:
+    """The 3-D page a viewer link ``?series=…&view=…[&overlay=…]`` names (NotFound for an
+    unknown view; without ``series``, the study's first image series)."""
+    view = args.get("view", "")
+    if view not in VIEWS:
+        raise NotFound("no such view")
+    series_uid = args.get("series", "")
+    if not series_uid:
+        study = tenancy.get(tenant, Study, study_uid=study_uid)
+        first = db.session.execute(
+            tenancy.select(tenant, Series, Series.series_uid)
+            .where(Series.study_pk == study.id, Series.num_instances > 0)
+            .order_by(Series.series_number, Series.id).limit(1)).scalar_one_or_none()
+        if first is None:
+            raise NotFound("this series has no images")
+        series_uid = first
+    keep = {k: v for k, v in args.items() if k not in ("view", "series")}
+    query = urlencode(sorted(keep.items()))
+    path = f"/viewer3d/{quote(study_uid, safe='.')}/{quote(series_uid, safe='.')}/{view}"
+    return path + (f"?{query}" if query else "")
 
 
 def open_view(tenant: Tenant, actor: Actor, study_uid: str, series_uid: str, view: str,

@@ -18,13 +18,14 @@ from flask import (
     g,
     jsonify,
     make_response,
+    redirect,
     render_template,
     request,
     stream_with_context,
     url_for,
 )
 
-from app.services import measurements, permissions, rendering, viewer, viewer_export
+from app.services import measurements, permissions, rendering, viewer, viewer_export, volumes
 from app.services.errors import Invalid
 from app.web.filters import patient_name
 from app.web.messages import N_
@@ -99,7 +100,14 @@ def _links(model: viewer.ViewerModel, state: ViewState, index: int) -> dict:
 @bp.get("/<study_uid>")
 @permission_required(permissions.STUDY_READ)
 def study(study_uid: str):
-    """The viewer page of one study: the first (or the chosen) series at once."""
+    """The viewer page of one study: the first (or the chosen) series at once.
+
+    ``&view=mpr|vr|fusion|dsa`` (with ``series``, and ``overlay`` for fusion)
+    opens that 3-D view instead: the deep link a HIS or a bookmark uses.
+    """
+    view = request.args.get("view", "")
+    if view and view != "2d":
+        return redirect(volumes.deep_link(g.tenant, study_uid, request.args))
     state = _page_state(request.args)
     model = viewer.open_study(g.tenant, current_actor(), study_uid, request.args.get("series", ""))
     index = _index(request.args, len(model.stack.images))
@@ -116,7 +124,8 @@ def study(study_uid: str):
         colormaps=viewer.COLORMAPS, layouts=viewer.LAYOUTS,
         overlay=viewer.overlay_for(model.stack.series.modality),
         initial=viewer.overlay_values(model.stack, index, shown),
-        page_state=dict(parse_qsl(state.to_query()))))
+        page_state=dict(parse_qsl(state.to_query())),
+        monitor=request.args.get("monitor") == "2"))
     return _no_store(response)
 
 

@@ -120,3 +120,17 @@ def test_a_visitor_who_is_not_logged_in_is_sent_to_login_and_back(loaded, app):
     response = app.test_client().get(url)
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert "viewer3d" in response.headers["Location"]
+
+
+def test_viewer_deep_links_open_the_3d_views(loaded, client_for):
+    doctor = client_for(loaded.a.doctor)
+    response = doctor.get(f"/viewer/{loaded.study}?series={loaded.ct}&view=mpr")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/viewer3d/{loaded.study}/{loaded.ct}/mpr"
+    response = doctor.get(f"/viewer/{loaded.study}?series={loaded.ct}&view=fusion&overlay={loaded.pet}")
+    assert response.headers["Location"] == \
+        f"/viewer3d/{loaded.study}/{loaded.ct}/fusion?overlay={loaded.pet}"
+    response = doctor.get(f"/viewer/{loaded.study}?view=vr")  # no series: the first image series
+    assert response.headers["Location"] == f"/viewer3d/{loaded.study}/{loaded.ct}/vr"
+    assert doctor.get(f"/viewer/{loaded.study}?view=hologram").status_code == 404
+    assert client_for(loaded.b.doctor).get(f"/viewer/{loaded.study}?view=vr").status_code == 404
