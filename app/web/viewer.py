@@ -71,7 +71,7 @@ def _index(args, count: int) -> int:
 def _links(model: viewer.ViewerModel, state: ViewState, index: int) -> dict:
     """The page's plain links: same page, another image or another state."""
     study_uid, series_uid = model.study.study_uid, model.stack.series.uid
-    kept = {k: v for k, v in request.args.items() if k in _STATE_KEYS or k in ("layout", "panel")}
+    kept = {k: v for k, v in request.args.items() if k in _STATE_KEYS or k in ("layout", "panel", "monitor")}
 
     def page(**changes) -> str:
         args = dict(kept, series=series_uid, i=index)

@@ -28,6 +28,8 @@
       return best;
     }
 
+    app.nearest = nearest;  // also used by the second monitor (viewer-monitor.js)
+
     app.scrolled = function (vp) {
       if (!app.sync || syncing) return;
       var pos = vp.image()[4], frame = vp.stack.forUid;

@@ -149,6 +149,7 @@
 
   app.shown = function (vp) { if (vp === app.active) toolbarState(); };
   window.PacsReference.install(app);  // wraps app.shown: other viewports redraw their lines
+  window.PacsMonitor.install(app, data, root);  // wraps app.scrolled: the second window follows
 
   // ---- annotations and key images ----
   function annotationsOf(study) {
@@ -250,7 +251,8 @@
     vflip: function (vp) { vp.set({ vf: !vp.state.vf }); },
     invert: function (vp) { vp.set({ inv: !vp.state.inv }); },
     reset: function (vp) { vp.reset(); },
-    play: function () { app.play(); }, key: toggleKey
+    play: function () { app.play(); }, key: toggleKey,
+    monitor: function () { if (app.monitor && app.monitor.open) app.monitor.open(); }
   };
 
   function closeMenus(except) {
@@ -372,6 +374,7 @@
   }).then(function () {
     var layout = data.layout;
     if (layout && layout !== "1x1") app.setLayout(layout);
+    if (app.monitor) app.monitor.ready();
   });
   phone.addEventListener && phone.addEventListener("change", function () { app.setLayout(root.getAttribute("data-layout")); });
 })();
