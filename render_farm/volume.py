@@ -10,6 +10,7 @@ column i, row j of that slice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -57,6 +58,13 @@ class Volume:
     def shape(self) -> tuple[int, int, int]:
         """(slices, rows, columns)."""
         return tuple(self.voxels.shape)  # type: ignore[return-value]
+
+    @cached_property
+    def value_range(self) -> tuple[float, float]:
+        """(minimum, maximum) modality value, computed once."""
+        if self.voxels.size == 0:
+            return (0.0, 0.0)
+        return float(self.voxels.min()), float(self.voxels.max())
 
     @property
     def nbytes(self) -> int:
