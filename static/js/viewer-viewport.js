@@ -1,10 +1,11 @@
 // One viewport: a stack, a view state, and the frame it shows.
 //
 // Frames are server-rendered images; the state lives in each frame's URL (PacsGeom.query).
-// At most one frame request is in flight per viewport: a newer state replaces the waiting one
-// (stale intermediate states are dropped, never queued). While the pointer drags, frames are asked
-// at half size and JPEG q60; ~150 ms after it rests, a full-quality still follows. When idle, the
-// next few images in the scroll direction are fetched ahead into the browser cache.
+// At most one frame request is in flight per viewport (three while scrolling through the stack):
+// a newer state replaces the waiting one (stale intermediate states are dropped, never queued).
+// While the pointer drags, frames are asked at half size and JPEG q60; ~150 ms after it rests, a
+// full-quality still follows. When idle, the next few images in the scroll direction are fetched
+// ahead into the browser cache.
 (function (global) {
   "use strict";
   var G = global.PacsGeom;
@@ -15,7 +16,7 @@
   // scroll through the stack may have PIPELINE in flight: on a 50 ms link one request at a time
   // caps a scroll at ~14 images/s however fast the server is; a frame that arrives after a newer
   // one is on screen is not shown. A prefetch (background) runs only when nothing else does.
-  var PIPELINE = 2;
+  var PIPELINE = 3;
   function Loader(onShow) { this.flights = []; this.next = null; this.onShow = onShow; this.seq = 0; this.shownSeq = 0; }
   Loader.prototype.foreground = function () { return this.flights.filter(function (f) { return !f.background; }); };
   Loader.prototype.want = function (req) {
