@@ -235,7 +235,9 @@ def fuse(base: Volume, overlay: Volume, plane, state: FusionState, base_window:
         raise ValueError("the two series are in different frames of reference; "
                          "fusing them needs a registration")
     base_values = sample(base, plane)
-    overlay_values = sample(overlay, plane).astype(np.float32) * np.float32(overlay_scale)
+    # NaN outside the overlay volume: blended as transparent, not as its minimum.
+    overlay_values = sample(overlay, plane, fill=np.nan).astype(np.float32) \
+        * np.float32(overlay_scale)
     low = 0.0 if state.overlay_min is None else state.overlay_min
     if state.overlay_max is not None:
         high = state.overlay_max
