@@ -126,7 +126,7 @@ def study(study_uid: str):
         initial=viewer.overlay_values(model.stack, index, shown),
         page_state=dict(parse_qsl(state.to_query())),
         monitor=request.args.get("monitor") == "2"))
-    return _no_store(response)
+    return _no_store(_compressed(response))
 
 
 def _corners(model_study, stack: viewer.Stack) -> str:
@@ -148,7 +148,10 @@ def series(study_uid: str, series_uid: str):
 
 
 def _compressed(response: Response) -> Response:
-    """Gzip a large JSON body for browsers that take it: a 2,000-image stack is 220 KB, 60 KB gzipped."""
+    """Gzip a large body for browsers that take it (every byte counts on a 2 Mbit/s link).
+
+    A 2,000-image stack is 220 KB of JSON, 60 KB gzipped; the viewer page 34 KB, 7 KB.
+    """
     response.headers.add("Vary", "Accept-Encoding")
     if response.content_length and response.content_length > 1024 \
             and "gzip" in request.accept_encodings:
