@@ -34,10 +34,11 @@ from render_farm.cache import ByteLRUCache
 from render_farm.colormaps import Colormap, colormap_lut
 from render_farm.encode import encode
 from render_farm.pipeline import to_uint8, window
+from render_farm.planes import Plane, sample
 from render_farm.suv import suv_bw_factor
 from render_farm.transform import apply_filters, apply_geometry
 from render_farm.viewport import ViewState, viewport_geometry
-from render_farm.volume import Volume
+from render_farm.volume import Volume, load_volume
 
 _KEYS = ("k", "omin", "omax", "ocm", "op", "ot", "suv")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -195,10 +196,8 @@ def blend(base: np.ndarray, overlay: np.ndarray, base_window: tuple[float, float
     return to_uint8(out)
 
 
-def slice_plane(volume: Volume, index: int):
+def slice_plane(volume: Volume, index: int) -> Plane:
     """The plane of slice `index` of `volume`, pixel for pixel, for :func:`planes.sample`."""
-    from render_farm.planes import Plane
-
     if not 0 <= index < volume.shape[0]:
         raise IndexError(f"slice {index} out of range: the volume has {volume.shape[0]} slices")
     return Plane(origin=volume.index_to_patient(np.array([index, 0.0, 0.0])),
@@ -208,7 +207,7 @@ def slice_plane(volume: Volume, index: int):
                  size=(volume.shape[1], volume.shape[2]))
 
 
-def fuse(base: Volume, overlay: Volume, plane, state: FusionState, base_window:
+def fuse(base: Volume, overlay: Volume, plane: Plane, state: FusionState, base_window:
          tuple[float, float] | None = None, overlay_scale: float = 1.0) -> np.ndarray:
     """Sample both volumes on `plane` and blend them (RGB uint8, the plane's pixels).
 
@@ -228,8 +227,6 @@ def fuse(base: Volume, overlay: Volume, plane, state: FusionState, base_window:
     ValueError
         Different frames of reference: such series need registration first.
     """
-    from render_farm.planes import sample
-
     if (base.frame_of_reference_uid and overlay.frame_of_reference_uid
             and base.frame_of_reference_uid != overlay.frame_of_reference_uid):
         raise ValueError("the two series are in different frames of reference; "
@@ -283,15 +280,6 @@ def overlay_suv_factor(cache: ByteLRUCache, overlay_key: str, overlay_paths: lis
     return cache.get_or_load(("suv-factor", overlay_key), load)
 
 
-def _load_volume(cache: ByteLRUCache, key: str, paths: list[str]) -> Volume:
-    from render_farm import volume as volumes
-
-    loader = getattr(volumes, "load_volume", None)
-    if loader is None:
-        raise NotImplementedError("loading a series into a volume is not available yet")
-    return loader(cache, key, paths)
-
-
 def fusion_frame(cache: ByteLRUCache, base_key: str, base_paths: list[str], overlay_key: str,
                  overlay_paths: list[str], query: str) -> tuple[bytes, str]:
     """Operation: a fused image of two series, ``(encoded image, media type)``.
@@ -310,14 +298,15 @@ def fusion_frame(cache: ByteLRUCache, base_key: str, base_paths: list[str], over
     Raises
     ------
     ValueError
-        Bad query, series in different frames of reference, or ``suv=1`` on a
+        Bad query, series in different frames of reference, a series that is
+        not a volume (:class:`render_farm.slices.NotAVolume`), or ``suv=1`` on a
         series whose header lacks what SUV needs (:class:`render_farm.suv.SUVError`).
     IndexError
         ``k`` past the base's last slice.
     """
     fusion, view = split_query(query)
-    base = _load_volume(cache, base_key, base_paths)
-    overlay = _load_volume(cache, overlay_key, overlay_paths)
+    base = load_volume(cache, base_key, base_paths)
+    overlay = load_volume(cache, overlay_key, overlay_paths)
     scale = overlay_suv_factor(cache, overlay_key, overlay_paths) if fusion.suv else 1.0
     image = render_fusion(base, overlay, fusion, view, scale)
     return encode(image, view.format, view.quality)

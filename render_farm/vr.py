@@ -56,7 +56,7 @@ from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkOpenGLGPUVolumeRayCastMapper
 
 from render_farm.cache import ByteLRUCache
 from render_farm.encode import encode
-from render_farm.volume import Volume
+from render_farm.volume import Volume, load_volume
 from render_farm.vr_camera import CameraFrame, place_camera, volume_bounds
 from render_farm.vr_edits import edited_voxels, volume_identity
 from render_farm.vr_presets import Blend, Preset, get_preset
@@ -328,15 +328,6 @@ def prepare(volume: Volume, *, mapper: str | None = None) -> None:
     render_volume(volume, VRState(preset="ct_bone", width=8, height=8), mapper=mapper)
 
 
-def _load_volume(cache: ByteLRUCache, volume_key: str, paths: list[str]) -> Volume:
-    from render_farm import volume as volumes
-
-    loader = getattr(volumes, "load_volume", None)
-    if loader is None:
-        raise NotImplementedError("loading a series into a volume is not available yet")
-    return loader(cache, volume_key, paths)
-
-
 def vr_frame(cache: ByteLRUCache, volume_key: str, paths: list[str],
              query: str) -> tuple[bytes, str]:
     """Operation: volume render a series, returning ``(encoded image, media type)``.
@@ -356,8 +347,9 @@ def vr_frame(cache: ByteLRUCache, volume_key: str, paths: list[str],
     Raises
     ------
     ValueError
-        Bad query (the message names the key), or a series that is not a volume.
+        Bad query (the message names the key), or a series that is not a
+        volume (:class:`render_farm.slices.NotAVolume`, which says why).
     """
     state = VRState.from_query(query)
-    volume = _load_volume(cache, volume_key, paths)
+    volume = load_volume(cache, volume_key, paths)
     return encode(render_volume(volume, state, cache=cache), state.format, state.quality)

@@ -113,3 +113,61 @@ def test_different_frames_of_reference_are_refused():
     ct = _ct()
     with pytest.raises(ValueError, match="different frames of reference"):
         fuse(ct, _pet("9.9.9"), slice_plane(ct, 3), FusionState())
+
+
+def _pet_headers(paths) -> None:
+    """Turn written slices into a PET series with SUV attributes (70 kg, 370 MBq, 1 h)."""
+    import pydicom
+    from pydicom.sequence import Sequence
+
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.Modality, ds.Units, ds.DecayCorrection = "PT", "BQML", "START"
+        ds.PatientWeight = 70
+        ds.SeriesDate, ds.SeriesTime = "20240301", "110000"
+        drug = pydicom.Dataset()
+        drug.RadionuclideTotalDose, drug.RadionuclideHalfLife = 370e6, 6586.2
+        drug.RadiopharmaceuticalStartTime = "100000"
+        ds.RadiopharmaceuticalInformationSequence = Sequence([drug])
+        ds.save_as(path)
+
+
+@needs_planes
+def test_fusion_frame_of_stored_series_in_suv(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from render_farm.cache import ByteLRUCache
+    from render_farm.fusion import fusion_frame
+    from tests.render_farm.volume_factory import write_series
+
+    ct, pet = _ct(), _pet()
+    ct_paths = write_series(tmp_path / "ct", ct.voxels.astype(np.float64), origin=ct.origin,
+                            spacing=ct.spacing)
+    pet_paths = write_series(tmp_path / "pet", np.round(pet.voxels).astype(np.float64),
+                             origin=pet.origin, spacing=pet.spacing, intercept=0.0)
+    _pet_headers(pet_paths)
+    k, j, i = ct.patient_to_index(HOT_SPOT)
+    # SUV factor 2.763367e-4 (see test_suv): the 5000 Bq/mL peak is SUV 1.38.
+    query = f"k={round(k)}&suv=1&omin=0&omax=1.4&ocm=gray&op=1&ot=0&fmt=png"
+    cache = ByteLRUCache(256 * 1024**2)
+    body, media_type = fusion_frame(cache, "ct-1", [str(p) for p in ct_paths], "pet-1",
+                                    [str(p) for p in pet_paths], query)
+    assert media_type == "image/png"
+    level = np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))[..., 0].astype(float)
+    peak = np.unravel_index(np.argmax(level), level.shape)
+    assert abs(peak[0] - j) <= 4 and abs(peak[1] - i) <= 4
+    # The PET value under that pixel, sampled from the in-memory volume on the same plane,
+    # times the SUV factor 2.763367e-4 (see test_suv), on a 0..1.4 scale of 255 levels.
+    from render_farm.fusion import slice_plane
+    from render_farm.planes import sample
+
+    bq_ml = float(sample(pet, slice_plane(ct, round(k)))[peak])
+    assert bq_ml > 2000
+    assert abs(level[peak] - bq_ml * 2.763367e-4 / 1.4 * 255) <= 1.5
+    without_suv = query.replace("suv=1&", "").replace("omax=1.4", "omax=5000")
+    body, _ = fusion_frame(cache, "ct-1", [str(p) for p in ct_paths], "pet-1",
+                           [str(p) for p in pet_paths], without_suv)
+    plain = np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))[..., 0].astype(float)
+    assert abs(plain[peak] - bq_ml / 5000 * 255) <= 1.5

@@ -7,6 +7,8 @@ asked, a body slab with a table under it (posterior) across an air gap.
 """
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -333,3 +335,25 @@ def test_degenerate_volumes_are_refused():
     with pytest.raises(ValueError, match="at least 2 voxels along each axis"):
         render_volume(flat, VRState(), mapper="cpu")
 
+
+
+def test_vr_frame_renders_a_stored_series(tmp_path):
+    from PIL import Image as PILImage
+
+    from render_farm.vr import vr_frame
+    from tests.render_farm.volume_factory import write_series
+
+    # The bone-sphere phantom written as 64 CT slices of 2 mm, patient left at +x.
+    paths = write_series(tmp_path / "ct", _phantom("unused").voxels.astype(np.float64),
+                         spacing=(SPACING, SPACING, SPACING))
+    cache = ByteLRUCache(256 * 1024**2)
+    body, media_type = vr_frame(cache, "series-vr-1", [str(p) for p in paths],
+                                "w=128&h=128&fmt=png")
+    assert media_type == "image/png"
+    rgb = np.asarray(PILImage.open(io.BytesIO(body)).convert("RGB"))
+    assert rgb.shape == (128, 128, 3)
+    assert _centroid_x(rgb) > 64 + 6       # patient left on screen right, from the front
+    body, _ = vr_frame(cache, "series-vr-1", [str(p) for p in paths], "w=128&h=128&v=posterior")
+    assert _centroid_x(np.asarray(PILImage.open(io.BytesIO(body)).convert("RGB"))) < 64 - 6
+    with pytest.raises(ValueError, match="unknown volume rendering preset"):
+        vr_frame(cache, "series-vr-1", [str(p) for p in paths], "preset=nope")
