@@ -1,17 +1,12 @@
 """PET/CT fusion: colours, opacity, and alignment through patient coordinates."""
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
 from render_farm.colormaps import Colormap, colormap_lut
 from render_farm.fusion import FusionState, blend, split_query
 from render_farm.volume import Volume
-
-HAS_PLANES = importlib.util.find_spec("render_farm.planes") is not None
-needs_planes = pytest.mark.skipif(not HAS_PLANES, reason="render_farm.planes has not landed yet")
 
 HOT_SPOT = np.array([12.3, -20.6, 31.0])     # patient mm (LPS)
 
@@ -79,7 +74,6 @@ def _pet(frame_of_reference: str = "1.2.3") -> Volume:
                   frame_of_reference_uid=frame_of_reference)
 
 
-@needs_planes
 def test_hot_spot_lands_on_the_ct_pixel_at_its_patient_position():
     from render_farm.fusion import fuse, slice_plane
 
@@ -106,7 +100,6 @@ def test_hot_spot_lands_on_the_ct_pixel_at_its_patient_position():
     assert np.all(rgb[5, 5] == 128)
 
 
-@needs_planes
 def test_different_frames_of_reference_are_refused():
     from render_farm.fusion import fuse, slice_plane
 
@@ -132,7 +125,6 @@ def _pet_headers(paths) -> None:
         ds.save_as(path)
 
 
-@needs_planes
 def test_fusion_frame_of_stored_series_in_suv(tmp_path):
     import io
 
