@@ -109,6 +109,17 @@ def split_query(query: str) -> tuple[DSAState, ViewState]:
     return state, ViewState.from_query(urlencode(view))
 
 
+def canonical_query(query: str) -> str:
+    """The one canonical form of a query: both parts validated, keys sorted, defaults omitted.
+
+    Equal views give equal strings, for cache keys and ETags.
+    """
+    own, view = split_query(query)
+    pairs = [pair.split("=", 1) for part in (own.to_query(), view.to_query()) if part
+             for pair in part.split("&")]
+    return "&".join(f"{key}={value}" for key, value in sorted(pairs))
+
+
 def shift_image(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
     """Move `image` content `dx` pixels right and `dy` down, bilinearly.
 

@@ -159,6 +159,17 @@ def split_query(query: str) -> tuple[FusionState, ViewState]:
     return FusionState(**values), ViewState.from_query(urlencode(view))  # type: ignore[arg-type]
 
 
+def canonical_query(query: str) -> str:
+    """The one canonical form of a query: both parts validated, keys sorted, defaults omitted.
+
+    Equal views give equal strings, for cache keys and ETags.
+    """
+    own, view = split_query(query)
+    pairs = [pair.split("=", 1) for part in (own.to_query(), view.to_query()) if part
+             for pair in part.split("&")]
+    return "&".join(f"{key}={value}" for key, value in sorted(pairs))
+
+
 def blend(base: np.ndarray, overlay: np.ndarray, base_window: tuple[float, float],
           overlay_range: tuple[float, float], colormap: Colormap = Colormap.PET,
           opacity: float = 0.5, transparent_below: bool = True) -> np.ndarray:

@@ -137,3 +137,11 @@ def test_query_parsing_and_errors(tmp_path):
     path = _run(_linear_run(), tmp_path)
     with pytest.raises(IndexError, match="mask frame 9 out of range"):
         dsa_frame(ByteLRUCache(2**24), path, "xa-5", "mask=9", 3)
+
+
+def test_canonical_query_merges_both_parts_sorted():
+    from render_farm.dsa import canonical_query
+
+    assert canonical_query("ww=400&sx=1.0&wc=0&mask=2&log=0") == "mask=2&sx=1&wc=0&ww=400"
+    assert canonical_query("mask=2&wc=0&ww=400&sx=1") == canonical_query("sx=1&ww=400&wc=0&mask=2")
+    assert canonical_query("") == ""

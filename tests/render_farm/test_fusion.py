@@ -163,3 +163,10 @@ def test_fusion_frame_of_stored_series_in_suv(tmp_path):
                            [str(p) for p in pet_paths], without_suv)
     plain = np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))[..., 0].astype(float)
     assert abs(plain[peak] - bq_ml / 5000 * 255) <= 1.5
+
+
+def test_canonical_query_merges_both_parts_sorted():
+    from render_farm.fusion import canonical_query
+
+    assert canonical_query("ww=350&op=0.50&wc=40&ocm=HOT&k=3") == "k=3&ocm=hot&wc=40&ww=350"
+    assert canonical_query("k=3&wc=40&ww=350") == canonical_query("ww=350&k=3&wc=40")
