@@ -78,6 +78,13 @@
       shown(vp);
       app.viewports.forEach(function (w) { if (w !== vp && w.shown) w.draw(); });
     };
+    // The active viewport's line is drawn solid: redraw when another becomes active.
+    var activate = app.activate;
+    app.activate = function (vp) {
+      var before = app.active;
+      activate(vp);
+      if (before !== app.active) app.viewports.forEach(function (w) { if (w.shown) w.draw(); });
+    };
     app.referenceLines = lines;  // for tests and the console
     return { draw: draw };
   }

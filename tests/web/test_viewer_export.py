@@ -11,7 +11,7 @@ from PIL import Image
 
 from app.models import AuditEvent
 from tests.web.conftest import html
-from tests.web.test_viewer import SHAPE, loaded, viewer_data  # noqa: F401 (fixture)
+from tests.web.test_viewer import SHAPE, loaded  # noqa: F401 (fixture)
 
 
 def _image(body: bytes) -> Image.Image:

@@ -6,7 +6,7 @@ from pydicom.uid import DigitalXRayImageStorageForPresentation
 from app.services import ingest, rendering
 from tests.factory import ct_bytes, ct_dataset, to_bytes
 from tests.web.conftest import html
-from tests.web.test_viewer import ACTOR, frame_urls, loaded, viewer_data  # noqa: F401 (fixture)
+from tests.web.test_viewer import ACTOR, frame_urls, loaded  # noqa: F401 (fixture)
 
 
 def test_frames_never_set_a_session_cookie(app, loaded, client_for):

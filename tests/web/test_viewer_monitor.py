@@ -55,6 +55,8 @@ def test_second_window_follows_the_first(app, petct):
         page.goto(f"{base}/viewer/{ct.study_uid}")
         page.wait_for_function("window.pacsViewer && pacsViewer.active && pacsViewer.active.shown")
         assert page.evaluate("pacsViewer.active.stack.modality") == "CT"
+        page.keyboard.press("End")  # before the second window opens: it starts where this one is
+        page.wait_for_function("pacsViewer.active.index === 23")
         with page.context.expect_page() as opened:
             page.click('.tb-secondary [data-action="monitor"]')
         second = opened.value
@@ -64,8 +66,11 @@ def test_second_window_follows_the_first(app, petct):
         # The other series of the study: the PET, in the CT's Frame of Reference.
         assert second.evaluate("pacsViewer.active.stack.series") == pet.series_uid
         assert second.evaluate("pacsViewer.monitor.second") is True
+        z = page.evaluate("pacsViewer.active.image()[4][2]")
+        second.wait_for_function(f"Math.abs(pacsViewer.active.image()[4][2] - {z}) < 2")
+        assert second.evaluate("pacsViewer.active.index") == 7  # the PET's last (8 slices of 3.75 mm)
         # Scrolling the first window moves the second to the same patient position.
-        for key, index in (("End", 23), ("Home", 0)):
+        for key, index in (("Home", 0), ("End", 23), ("Home", 0)):
             page.keyboard.press(key)
             page.wait_for_function(f"pacsViewer.active.index === {index}")
             z = page.evaluate("pacsViewer.active.image()[4][2]")

@@ -177,6 +177,14 @@ def test_reference_lines_in_the_browser(app, scout):
             ends = sorted([_display(page, 1, 10, 40.5), _display(page, 1, 50, 40.5)])
             assert sorted([(x1, y1), (x2, y2)]) == [pytest.approx(e, abs=0.05) for e in ends]
         page.screenshot(path=str(out / "reference-lines-desktop.png"))
+        # The line from the active viewport is the solid one.
+        assert page.evaluate("pacsViewer.viewports[0].svg.querySelector('line.refline.from-active') !== null")
+        page.click(".vp >> nth=0")
+        page.wait_for_function("pacsViewer.viewports[1].svg.querySelector('line.refline.from-active')")
+        page.set_viewport_size({"width": 2560, "height": 1440})
+        page.wait_for_function("pacsViewer.viewports.every(v => v.shown && v.shown.full.w === v.size().w"
+                               " && v.svg.querySelector('line.refline'))")
+        page.screenshot(path=str(out / "reference-lines-large.png"))
         # Below the localizer the line goes away again.
         page.evaluate("pacsViewer.viewports[1].goTo(11)")
         page.wait_for_function("pacsViewer.viewports[1].shown.index === 11")
