@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
 from functools import lru_cache
 
@@ -79,11 +80,26 @@ _SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "swiftshader", "software raste
 
 _LOCK = threading.RLock()
 _scenes: OrderedDict[tuple, _Scene] = OrderedDict()
+# An OpenGL context belongs to the thread that made it: rendering a window from another
+# thread gives garbage (measured: a web server's request threads got striped noise). Every
+# call that makes, uses or frees a context runs on this one thread.
+_GL_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtk-gl")
+
+
+def _on_gl_thread(function, *args):
+    """Run `function(*args)` on the process's OpenGL thread and return its result."""
+    if threading.current_thread().name.startswith("vtk-gl"):
+        return function(*args)
+    return _GL_THREAD.submit(function, *args).result()
 
 
 @lru_cache(maxsize=1)
 def opengl_renderer() -> str:
     """The OpenGL renderer string of an offscreen context, '' when none can be made."""
+    return _on_gl_thread(_probe_renderer)
+
+
+def _probe_renderer() -> str:
     with _LOCK:
         window = vtkRenderWindow()
         window.SetOffScreenRendering(1)
@@ -216,10 +232,14 @@ def _scene(cache: ByteLRUCache | None, volume: Volume, state: VRState, kind: str
             return scene
     edit_cache = cache if cache is not None else ByteLRUCache(4 * volume.nbytes + 1)
     voxels = edited_voxels(edit_cache, volume, state)
-    with _LOCK:
+    return _on_gl_thread(_keep_scene, key, voxels, volume.spacing, kind)
+
+
+def _keep_scene(key: tuple, voxels: np.ndarray, spacing, kind: str) -> _Scene:
+    with _LOCK:  # on the GL thread: an evicted scene frees its context here
         scene = _scenes.get(key)
         if scene is None:
-            scene = _scenes[key] = _Scene(voxels, volume.spacing, kind)
+            scene = _scenes[key] = _Scene(voxels, spacing, kind)
             while len(_scenes) > MAX_SCENES:
                 _scenes.popitem(last=False)
         _scenes.move_to_end(key)
@@ -228,6 +248,10 @@ def _scene(cache: ByteLRUCache | None, volume: Volume, state: VRState, kind: str
 
 def clear_scenes() -> None:
     """Drop every kept-alive pipeline (frees their voxels and GPU textures)."""
+    _on_gl_thread(_clear_scenes)
+
+
+def _clear_scenes() -> None:
     with _LOCK:
         _scenes.clear()
 
@@ -304,13 +328,16 @@ def render_volume(volume: Volume, state: VRState, *, cache: ByteLRUCache | None 
                                or planes[4] >= planes[5]):
         raise ValueError("crop: the crop box is empty")
     scene = _scene(cache, volume, state, kind)
-    with _LOCK:
-        scene.set_preset(preset, shade and preset.blend is Blend.COMPOSITE)
-        scene.set_crop(planes)
-        rgb = scene.render((frame.focal - volume.origin) @ to_index,
-                           frame.direction @ to_index, frame.up @ to_index,
-                           frame.parallel_scale,
-                           4.0 * frame.radius, size, step)
+
+    def draw() -> np.ndarray:
+        with _LOCK:
+            scene.set_preset(preset, shade and preset.blend is Blend.COMPOSITE)
+            scene.set_crop(planes)
+            return scene.render((frame.focal - volume.origin) @ to_index,
+                                frame.direction @ to_index, frame.up @ to_index,
+                                frame.parallel_scale, 4.0 * frame.radius, size, step)
+
+    rgb = _on_gl_thread(draw)
     if mirrored:
         rgb = rgb[:, ::-1]
     if size != (width, height):
