@@ -17,8 +17,9 @@ from a viewport image coordinate before :meth:`Plane.pixel_to_patient`.
   standard MPR planes at native spacing, slabs along them) are cut out of
   the voxel array with numpy indexing: no interpolation in the plane, and a
   slab is exactly ``max``/``min``/``mean`` over the voxel slices it covers;
-* any other plane goes through ``vtkImageReslice`` (trilinear, slab modes),
-  which is multi-threaded C++.
+* any other plane goes through ``vtkImageReslice`` (trilinear for thin
+  planes; slabs sampled by nearest neighbour every :func:`slab_step` mm
+  along the normal, so no voxel layer is skipped), multi-threaded C++.
 
 Both treat a point within half a voxel outside the grid as the edge voxel
 (VTK's "border"), and anything further out as `fill`.
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
-from vtkmodules.vtkCommonCore import VTK_FLOAT
+from vtkmodules.vtkCommonCore import VTK_FLOAT, VTK_SHORT
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 from vtkmodules.vtkImagingCore import vtkImageReslice
@@ -154,7 +155,7 @@ def default_fill(volume: Volume) -> float:
 def sample(volume: Volume, plane: Plane, *, fill: float | None = None) -> np.ndarray:
     """Sample `volume` on `plane`: float32 (rows, columns) modality values.
 
-    Trilinear interpolation; slabs (``plane.thickness > 0``) are projected
+    Trilinear interpolation for thin planes; slabs (``plane.thickness > 0``) are projected
     along the plane normal by ``plane.mode``. Outside the volume the result
     is `fill` (default: the volume's minimum; pass ``numpy.nan`` to mark it).
     """
@@ -295,14 +296,50 @@ def _to_grid_mm(volume: Volume, xyz: np.ndarray) -> np.ndarray:
     return kji[..., ::-1] * np.asarray(volume.spacing[::-1])
 
 
-def slab_samples(volume: Volume, thickness: float) -> int:
-    """Number of planes a slab of `thickness` mm is sampled with: one per
-    smallest voxel spacing, at least two, both faces included."""
-    step = float(min(volume.spacing))
-    return max(2, int(np.ceil(thickness / step - 1e-9)) + 1)
+def slab_step(volume: Volume, normal: np.ndarray) -> float:
+    """Largest step (mm) along `normal` that skips no voxel layer: along
+    each grid axis m the step advances at most one voxel, ``s_m / |n_m|``."""
+    grid_normal = np.abs(volume.directions @ normal)          # (i, j, k) components
+    spacing = np.asarray(volume.spacing[::-1], dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return float(np.min(spacing / grid_normal))
+
+
+def slab_samples(volume: Volume, plane: Plane) -> int:
+    """Number of planes a slab is sampled with, both faces included (at least two)."""
+    step = slab_step(volume, plane.normal)
+    return max(2, int(np.ceil(plane.thickness / step - 1e-9)) + 1)
+
+
+def _footprint(volume: Volume, plane: Plane) -> tuple[int, int, int, int] | None:
+    """Pixel rows [r0, r1) and columns [c0, c1) of `plane` onto which the volume
+    projects along the normal (half a voxel of border included); None if none."""
+    top = np.array(volume.shape, dtype=np.float64) - 0.5
+    corners = np.array([[a, b, c] for a in (-0.5, top[0]) for b in (-0.5, top[1])
+                        for c in (-0.5, top[2])])
+    pixels = plane.patient_to_pixel(volume.index_to_patient(corners))
+    rows, columns = plane.size
+    r0 = max(int(np.floor(pixels[:, 0].min())) - 1, 0)
+    r1 = min(int(np.ceil(pixels[:, 0].max())) + 2, rows)
+    c0 = max(int(np.floor(pixels[:, 1].min())) - 1, 0)
+    c1 = min(int(np.ceil(pixels[:, 1].max())) + 2, columns)
+    if r0 >= r1 or c0 >= c1:
+        return None
+    return r0, r1, c0, c1
 
 
 def _sample_vtk(volume: Volume, plane: Plane, fill: float) -> np.ndarray:
+    out = np.full(plane.size, fill, dtype=np.float32)
+    box = _footprint(volume, plane)
+    if box is None:
+        return out
+    r0, r1, c0, c1 = box
+    part = replace(plane, origin=plane.pixel_to_patient((r0, c0)), size=(r1 - r0, c1 - c0))
+    out[r0:r1, c0:c1] = _reslice(volume, part, fill)
+    return out
+
+
+def _reslice(volume: Volume, plane: Plane, fill: float) -> np.ndarray:
     origin = _to_grid_mm(volume, plane.origin)
     x_axis = _to_grid_mm(volume, plane.origin + plane.row_axis) - origin
     y_axis = _to_grid_mm(volume, plane.origin + plane.col_axis) - origin
@@ -317,12 +354,22 @@ def _sample_vtk(volume: Volume, plane: Plane, fill: float) -> np.ndarray:
     reslice.SetResliceAxes(axes)
     reslice.SetOutputOrigin(0.0, 0.0, 0.0)
     reslice.SetOutputExtent(0, columns - 1, 0, rows - 1, 0, 0)
-    reslice.SetInterpolationModeToLinear()
-    reslice.SetOutputScalarType(VTK_FLOAT)
+    reslice.SetEnableSMP(True)
+    # Nearest-neighbour MIP/MinIP of integers are integers: keep the input
+    # type (half the memory traffic of float output).
+    exact = plane.thickness > 0 and plane.mode != "avg"
+    reslice.SetOutputScalarType(VTK_SHORT if exact and volume.voxels.dtype == np.int16
+                                else VTK_FLOAT)
     reslice.SetBackgroundLevel(fill)
     z_spacing = 1.0
-    if plane.thickness > 0:
-        count = slab_samples(volume, plane.thickness)
+    if plane.thickness == 0:
+        reslice.SetInterpolationModeToLinear()
+    else:
+        # Nearest neighbour within a slab: a MIP keeps the true peak voxel
+        # values (interpolation would shave small vessels), the mean is over
+        # many samples anyway, and it is twice as fast.
+        reslice.SetInterpolationModeToNearestNeighbor()
+        count = slab_samples(volume, plane)
         z_spacing = plane.thickness / (count - 1)
         reslice.SetSlabNumberOfSlices(count)
         {"mip": reslice.SetSlabModeToMax, "minip": reslice.SetSlabModeToMin,
@@ -331,4 +378,4 @@ def _sample_vtk(volume: Volume, plane: Plane, fill: float) -> np.ndarray:
     reslice.Update()
     result = reslice.GetOutput()
     values = vtk_to_numpy(result.GetPointData().GetScalars())
-    return values.reshape(rows, columns).copy()
+    return values.reshape(rows, columns).astype(np.float32)
