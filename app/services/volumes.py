@@ -36,6 +36,7 @@ from app.services.audit import Actor
 from app.services.errors import Invalid, NotFound
 from app.services.rendering import Grant, RenderUnavailable
 from render_farm.dsa import split_query
+from render_farm.fusion import split_query as split_fusion_query
 from render_farm.jobs import Rendered, RenderError
 from render_farm.vr_camera import StandardView
 from render_farm.vr_presets import PRESETS
@@ -195,11 +196,11 @@ def open_view(tenant: Tenant, actor: Actor, study_uid: str, series_uid: str, vie
         tenancy.select(tenant, Series).where(Series.study_pk == study.id, Series.num_instances > 0)
         .order_by(Series.series_number, Series.id)).scalars())
     volume = resolve(tenant, study_uid, series_uid)
-    overlay, candidates = None, ()
+    overlay = None
+    candidates = tuple(s for s in series if s.series_uid != series_uid
+                       and s.frame_of_reference_uid
+                       and s.frame_of_reference_uid == volume.frame_of_reference_uid)
     if view == "fusion":
-        candidates = tuple(s for s in series if s.series_uid != series_uid
-                           and s.frame_of_reference_uid
-                           and s.frame_of_reference_uid == volume.frame_of_reference_uid)
         chosen = overlay_uid or next((s.series_uid for s in candidates
                                       if s.modality in ("PT", "NM")), "") or (
             candidates[0].series_uid if candidates else "")
@@ -216,6 +217,8 @@ def open_view(tenant: Tenant, actor: Actor, study_uid: str, series_uid: str, vie
 #: Volume rendering presets (query value, English label) and the six standard views.
 VR_PRESETS = tuple((preset.name, preset.title) for preset in PRESETS.values())
 STANDARD_VIEWS = tuple(view.value for view in StandardView)
+#: Page keys of a fusion view (render_farm.fusion) and of its base window.
+FUSION_KEYS = ("k", "omin", "omax", "ocm", "op", "ot", "suv", "wc", "ww")
 #: Image size of a view before the page's script measures the screen (and without script).
 PAGE_SIZE = 640
 
@@ -237,6 +240,13 @@ def initial_queries(page: ViewPage, args: dict[str, str]) -> dict[str, str]:
             view = view.replace(width=PAGE_SIZE, height=PAGE_SIZE)
             query = "&".join(q for q in (dsa.to_query(), view.to_query(), f"f={frame}") if q)
             return {"dsa": "dsa?" + query}
+        if page.view == "fusion":
+            keys = {k: v for k, v in args.items() if k in FUSION_KEYS}
+            keys.setdefault("k", str(page.volume.slices // 2))
+            fusion, view = split_fusion_query(urlencode(keys))
+            view = view.replace(width=PAGE_SIZE, height=PAGE_SIZE)
+            query = "&".join(q for q in (fusion.to_query(), view.to_query()) if q)
+            return {"fusion": "fusion/" + page.overlay.series_uid + "?" + query}  # type: ignore[union-attr]
     except ValueError as exc:
         raise Invalid(f"bad view parameters: {exc}") from exc
     return {}

@@ -7,6 +7,7 @@
   var img = vp.querySelector(".v3d-img"), svg = vp.querySelector(".v3d-svg");
   var params = new URLSearchParams(location.search);
   var state, tool = "rotate", cutPoints = [], dragging = false;
+  var DEFAULTS = { preset: "ct_bone", v: "anterior", az: 0, el: 0, ro: 0, z: 1, px: 0, py: 0, s: 0, sc: 1 };
 
   function initial() {
     return { preset: params.get("preset") || "ct_bone", v: params.get("v") || "anterior",
@@ -28,12 +29,12 @@
     if (quality === "preview") q.rq = "preview";
     return q;
   }
-  function show(quality) { loader.want(V.url("vr", full(quality))); }
+  function show(quality) { loader.want(V.url("vr", full(quality), DEFAULTS)); }
   var still = V.rester(function () { dragging = false; show("still"); });
   function preview() { dragging = true; show("preview"); still(); }
   function updateExport() {
     var link = form.querySelector('[data-action="export"]');
-    if (link) link.href = V.url("vr", Object.assign(full("still"), { fmt: "png" }));
+    if (link) link.href = V.url("vr", Object.assign(full("still"), { fmt: "png" }), DEFAULTS);
   }
 
   // ---- tools ----

@@ -29,11 +29,13 @@
     if (next) this.start(next);
   };
 
-  // A view-state query: keys sorted, empty values left out (the server canonicalises the rest).
-  function query(state) {
+  // A view-state query: keys sorted, empty values and values equal to `defaults` left out, as in
+  // the server's canonical form, so equal views share a URL and the browser cache.
+  function query(state, defaults) {
+    defaults = defaults || {};
     return Object.keys(state).sort().filter(function (k) {
       var v = state[k];
-      return v !== null && v !== undefined && v !== "" && v !== false;
+      return v !== null && v !== undefined && v !== "" && v !== false && v !== defaults[k];
     }).map(function (k) {
       var v = state[k] === true ? "1" : state[k];
       if (typeof v === "number") v = Math.round(v * 1000) / 1000;
@@ -41,7 +43,7 @@
     }).join("&");
   }
 
-  function url(operation, state) { return data.base + operation + "?" + query(state); }
+  function url(operation, state, defaults) { return data.base + operation + "?" + query(state, defaults); }
 
   // Call fn after the pointer has rested for REST_MS.
   function rester(fn) {

@@ -134,3 +134,39 @@ def test_viewer_deep_links_open_the_3d_views(loaded, client_for):
     assert response.headers["Location"] == f"/viewer3d/{loaded.study}/{loaded.ct}/vr"
     assert doctor.get(f"/viewer/{loaded.study}?view=hologram").status_code == 404
     assert client_for(loaded.b.doctor).get(f"/viewer/{loaded.study}?view=vr").status_code == 404
+
+
+def test_volume_rendering_page_and_image(loaded, client_for):
+    doctor = client_for(loaded.a.doctor)
+    page = html(doctor.get(f"/viewer3d/{loaded.study}/{loaded.ct}/vr?preset=ct_bone&v=anterior"))
+    assert "容积重建" in page and "CT 骨骼" in page
+    [src] = _images(page)
+    image = np.asarray(_decode(doctor.get(src)).convert("L"), dtype=float)
+    assert image.shape == (volumes.PAGE_SIZE, volumes.PAGE_SIZE)
+    assert image.max() > 100 and image.std() > 10  # bone and contrast render bright on black
+    assert "v=" not in src  # anterior is the default view, left out of the canonical query
+    side = np.asarray(_decode(doctor.get(src + "&v=left")).convert("L"), float)
+    assert np.abs(side - image).mean() > 1  # another standard view is another picture
+
+
+def test_a_series_that_is_not_a_volume_gets_a_clear_message(loaded, client_for):
+    doctor = client_for(loaded.a.doctor)
+    page = html(doctor.get(f"/viewer3d/{loaded.single_study}/{loaded.single}/vr"))
+    [src] = _images(page)
+    response = doctor.get(src, headers={"Accept": "application/json"})
+    assert response.status_code == 400
+    message = response.get_json()["error"]
+    assert message and "Traceback" not in message
+
+
+def test_fusion_page_puts_the_pet_over_the_ct(loaded, client_for):
+    doctor = client_for(loaded.a.doctor)
+    page = html(doctor.get(f"/viewer3d/{loaded.study}/{loaded.ct}/fusion"))
+    assert "融合" in page and loaded.pet in page
+    [src] = _images(page)
+    assert f"/fusion/{loaded.pet}?" in src
+    fused = np.asarray(_decode(doctor.get(src)).convert("RGB"), dtype=float)
+    colour = np.abs(fused[..., 0] - fused[..., 2])  # grey CT has R == B; the PET map does not
+    assert colour.max() > 60
+    plain = np.asarray(_decode(doctor.get(src + "&op=0")).convert("RGB"), dtype=float)
+    assert np.abs(plain[..., 0] - plain[..., 2]).max() < 20

@@ -1,0 +1,48 @@
+// Fusion view: wheel or drag up/down scrolls the base slices, right-drag (or shift) changes the
+// base window like W/L; opacity, colour map, SUV and the overlay window apply at once.
+(function (V) {
+  "use strict";
+  var form = document.querySelector(".v3d-tools"), vp = document.querySelector(".v3d-vp");
+  var img = vp.querySelector(".v3d-img"), cap = vp.querySelector(".v3d-cap");
+  var slices = V.data.slices, k = Math.floor(slices / 2), wc = null, ww = null;
+  var loader = new V.Loader(img, function (ok, url) { if (!ok) V.explain(url); });
+  function field(key) { return form.querySelector('[data-key="' + key + '"]'); }
+
+  function state(preview) {
+    var s = V.sizeOf(vp, preview ? 512 : 1024);
+    return { k: k, op: +field("op").value, ocm: field("ocm").value, suv: field("suv").checked,
+             omin: field("omin").value, omax: field("omax").value, wc: wc, ww: ww, w: s.w, h: s.h,
+             q: preview ? 60 : null };
+  }
+  var still = V.rester(function () { loader.want(V.url("fusion/" + V.data.overlay, state(false))); });
+  function show(preview) {
+    loader.want(V.url("fusion/" + V.data.overlay, state(preview)));
+    cap.textContent = (k + 1) + " / " + slices;
+    if (preview) still();
+  }
+  function scroll(delta) { k = Math.max(0, Math.min(slices - 1, k + delta)); show(false); }
+
+  form.querySelectorAll("[data-key]").forEach(function (el) {
+    if (el.dataset.key === "overlay") {
+      el.addEventListener("change", function () { form.submit(); });  // another series: a new page
+    } else el.addEventListener("input", function () { show(el.type === "range"); });
+  });
+  vp.addEventListener("wheel", function (ev) { ev.preventDefault(); scroll(ev.deltaY > 0 ? 1 : -1); },
+                      { passive: false });
+  var acc = 0;
+  V.drag(vp, {
+    move: function (dx, dy, ev) {
+      if (ev.shiftKey || ev.buttons === 2) {
+        wc = (wc === null ? 40 : wc) + dy * 2; ww = Math.max(1, (ww === null ? 400 : ww) + dx * 4);
+        show(true);
+      } else {
+        acc += dy;
+        var steps = Math.trunc(acc / 8);
+        if (steps) { acc -= steps * 8; scroll(steps); }
+      }
+    },
+  });
+  vp.addEventListener("contextmenu", function (ev) { ev.preventDefault(); });
+  window.addEventListener("resize", V.rester(function () { show(false); }));
+  show(false);
+})(window.V3D);

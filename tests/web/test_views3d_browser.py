@@ -1,0 +1,97 @@
+"""3-D views in a real browser: Debian's Chromium through Playwright, the app on a real socket."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.demo import synthetic
+from app.services import ingest, volumes
+from tests.conftest import PASSWORD, make_tenant
+from tests.web.screenshots import ARTIFACTS, CHROMIUM, chromium, login, new_page, serve
+from tests.web.test_views3d import ACTOR
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.parametrize("app", ["sqlite"], indirect=True),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+]
+pytest.importorskip("playwright.sync_api")
+OUT = ARTIFACTS / "viewer3d"
+
+
+@pytest.fixture
+def study(app):
+    """HOSPA with a 48-slice chest CT and its PET, and an XA cine."""
+    volumes.CACHE.clear()
+    a = make_tenant("HOSPA")
+    spec = synthetic.StudySpec(seed=5)
+    for ds in synthetic.chest_ct(spec, n_slices=48, rows=128, cols=128, slice_thickness=2.5):
+        ct = ingest.ingest(a.tenant, synthetic.to_bytes(ds), ACTOR)
+    for ds in synthetic.pet_series(spec, ct_slices=48, rows=48, cols=48, ct_slice_thickness=2.5):
+        ingest.ingest(a.tenant, synthetic.to_bytes(ds), ACTOR)
+    xa = ingest.ingest(a.tenant, synthetic.to_bytes(
+        synthetic.xa_cine(synthetic.StudySpec(seed=6), frames=10, rows=128, cols=128)), ACTOR)
+    return a, ct, xa
+
+
+def _shown(page) -> str:
+    page.wait_for_function("() => { const i = document.querySelector('.v3d-img');"
+                           " return i.complete && i.naturalWidth > 0 && i.dataset.shown; }")
+    return page.eval_on_selector(".v3d-img", "i => i.dataset.shown")
+
+
+def _settled(page, before: str) -> str:
+    """Wait until the image shown is a still that differs from `before`."""
+    page.wait_for_function(
+        "b => { const s = document.querySelector('.v3d-img').dataset.shown;"
+        " return s && s !== b && !s.includes('rq=preview'); }", arg=before, timeout=20_000)
+    return page.eval_on_selector(".v3d-img", "i => i.dataset.shown")
+
+
+def test_drag_rotates_the_volume_rendering(study, app):
+    a, ct, _ = study
+    OUT.mkdir(parents=True, exist_ok=True)
+    with serve(app) as base, chromium() as browser:
+        for size in ("desktop", "phone"):
+            page = new_page(browser, base, size)
+            login(page, base, a.doctor, PASSWORD)
+            page.goto(f"{base}/viewer/{ct.study_uid}?series={ct.series_uid}&view=vr")
+            assert "/viewer3d/" in page.url
+            first = _shown(page)
+            assert "az=" not in first
+            box = page.locator(".v3d-vp").bounding_box()
+            cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(cx, cy)
+            page.mouse.down()
+            for step in range(1, 9):
+                page.mouse.move(cx + 12 * step, cy, steps=2)
+            page.mouse.up()
+            rotated = _settled(page, first)
+            assert "az=" in rotated  # the camera turned about the patient's axis
+            page.screenshot(path=str(OUT / f"vr-{size}.png"))
+            page.select_option('[data-key="preset"]', "mip")
+            mip = _settled(page, rotated)
+            assert "preset=mip" in mip and "az=" in mip
+            page.close()
+
+
+def test_fusion_and_dsa_pages_show_their_images(study, app):
+    a, ct, xa = study
+    OUT.mkdir(parents=True, exist_ok=True)
+    with serve(app) as base, chromium() as browser:
+        page = new_page(browser, base, "desktop")
+        login(page, base, a.doctor, PASSWORD)
+        page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/fusion")
+        first = _shown(page)
+        page.mouse.move(700, 450)
+        page.mouse.wheel(0, 300)
+        scrolled = _settled(page, first)
+        assert "k=" in scrolled and scrolled != first
+        page.screenshot(path=str(OUT / "fusion-desktop.png"))
+        page.goto(f"{base}/viewer3d/{xa.study_uid}/{xa.series_uid}/dsa")
+        first = _shown(page)
+        page.fill('[data-key="mask"]', "1")
+        masked = _settled(page, first)
+        assert "mask=1" in masked
+        page.screenshot(path=str(OUT / "dsa-desktop.png"))
