@@ -122,10 +122,21 @@ def _deferred(module: str, name: str) -> Callable[..., tuple[bytes, str]]:
     return operation
 
 
+def _deferred_json(module: str, name: str) -> Callable[..., tuple[bytes, str]]:
+    """:func:`_deferred` for an operation that returns a JSON-able value (geometry)."""
+    function = _deferred(module, name)
+
+    def operation(cache: ByteLRUCache, **params) -> tuple[bytes, str]:
+        return json.dumps(function(cache, **params), separators=(",", ":")).encode(), \
+            "application/json"
+    operation.__name__ = name
+    return operation
+
+
 OPERATIONS: dict[str, Callable[..., tuple[bytes, str]]] = {
     "frame": frame, "animation": animation,
     "mpr": _deferred("render_farm.mpr", "mpr_frame"),
-    "mpr_geometry": _deferred("render_farm.mpr", "mpr_geometry"),
+    "mpr_geometry": _deferred_json("render_farm.mpr", "mpr_geometry"),
     "cpr": _deferred("render_farm.cpr", "cpr_frame"),
     "vr": _deferred("render_farm.vr", "vr_frame"),
     "fusion": _deferred("render_farm.fusion", "fusion_frame"),

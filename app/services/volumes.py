@@ -38,6 +38,8 @@ from app.services.rendering import Grant, RenderUnavailable
 from render_farm.dsa import split_query
 from render_farm.fusion import split_query as split_fusion_query
 from render_farm.jobs import Rendered, RenderError
+from render_farm.mpr_state import canonical_query as mpr_canonical_query
+from render_farm.mpr_state import split_query as split_mpr_query
 from render_farm.vr_camera import StandardView
 from render_farm.vr_presets import PRESETS
 from render_farm.vr_state import VRState
@@ -219,6 +221,8 @@ VR_PRESETS = tuple((preset.name, preset.title) for preset in PRESETS.values())
 STANDARD_VIEWS = tuple(view.value for view in StandardView)
 #: Page keys of a fusion view (render_farm.fusion) and of its base window.
 FUSION_KEYS = ("k", "omin", "omax", "ocm", "op", "ot", "suv", "wc", "ww")
+#: Page keys of an MPR view: crosshair, rotation, slab and window (render_farm.mpr_state).
+MPR_PAGE_KEYS = ("cx", "cy", "cz", "rx", "ry", "rz", "st", "sp", "wc", "ww")
 #: Image size of a view before the page's script measures the screen (and without script).
 PAGE_SIZE = 640
 
@@ -240,6 +244,18 @@ def initial_queries(page: ViewPage, args: dict[str, str]) -> dict[str, str]:
             view = view.replace(width=PAGE_SIZE, height=PAGE_SIZE)
             query = "&".join(q for q in (dsa.to_query(), view.to_query(), f"f={frame}") if q)
             return {"dsa": "dsa?" + query}
+        if page.view == "mpr":
+            keys = {k: v for k, v in args.items() if k in MPR_PAGE_KEYS}
+            queries = {}
+            for orientation in ("axial", "coronal", "sagittal"):
+                state, view = split_mpr_query(urlencode({**keys, "o": orientation}))
+                view = view.replace(width=PAGE_SIZE // 2, height=PAGE_SIZE // 2)
+                queries[orientation] = "mpr?" + mpr_canonical_query(state, view)
+            preset = "mr_default" if page.volume.modality == "MR" else (
+                "mip" if page.volume.modality in ("PT", "NM") else "ct_bone")
+            queries["vr"] = "vr?" + VRState(preset=preset, width=PAGE_SIZE // 2,
+                                            height=PAGE_SIZE // 2).to_query()
+            return queries
         if page.view == "fusion":
             keys = {k: v for k, v in args.items() if k in FUSION_KEYS}
             keys.setdefault("k", str(page.volume.slices // 2))

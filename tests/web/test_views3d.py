@@ -170,3 +170,24 @@ def test_fusion_page_puts_the_pet_over_the_ct(loaded, client_for):
     assert colour.max() > 60
     plain = np.asarray(_decode(doctor.get(src + "&op=0")).convert("RGB"), dtype=float)
     assert np.abs(plain[..., 0] - plain[..., 2]).max() < 20
+
+
+def test_mpr_page_planes_and_geometry(loaded, client_for):
+    doctor = client_for(loaded.a.doctor)
+    page = html(doctor.get(f"/viewer3d/{loaded.study}/{loaded.ct}/mpr?st=10&sp=mip"))
+    assert "多平面重建" in page and "轴位" in page and "冠状位" in page and "矢状位" in page
+    srcs = _images(page)
+    assert len(srcs) == 4 and all(s.startswith("/vframes/") for s in srcs)
+    axial, coronal, sagittal, rendering = srcs
+    assert "o=coronal" in coronal and "o=sagittal" in sagittal and "/vr?" in rendering
+    for src in srcs:
+        assert _decode(doctor.get(src)).size == (volumes.PAGE_SIZE // 2, volumes.PAGE_SIZE // 2)
+    geometry = doctor.get(axial.replace("/mpr?", "/mpr_geometry?")).get_json()
+    assert geometry["orientation"] == "axial" and geometry["thickness"] == 10
+    assert set(geometry["lines"]) == {"coronal", "sagittal"}
+    assert geometry["volume"]["shape"] == [24, 64, 64]
+    # The crosshair defaults to the volume centre, where the other two planes cross.
+    row, col = geometry["crosshair_pixel"]
+    assert abs(row - 31.5) < 1 and abs(col - 31.5) < 1
+    bad = doctor.get(axial.replace("st=10", "st=-4"), headers={"Accept": "application/json"})
+    assert bad.status_code == 400 and "st" in bad.get_json()["error"].lower()

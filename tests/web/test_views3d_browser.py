@@ -95,3 +95,44 @@ def test_fusion_and_dsa_pages_show_their_images(study, app):
         masked = _settled(page, first)
         assert "mask=1" in masked
         page.screenshot(path=str(OUT / "dsa-desktop.png"))
+
+
+def _src(page, plane: str) -> str:
+    return page.eval_on_selector(f'.v3d-vp[data-plane="{plane}"] .v3d-img', "i => i.dataset.shown || ''")
+
+
+def test_dragging_the_crosshair_moves_the_other_planes(study, app):
+    a, ct, _ = study
+    OUT.mkdir(parents=True, exist_ok=True)
+    with serve(app) as base, chromium() as browser:
+        page = new_page(browser, base, "desktop")
+        login(page, base, a.doctor, PASSWORD)
+        page.goto(f"{base}/viewer/{ct.study_uid}?series={ct.series_uid}&view=mpr")
+        page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)"
+                               " && pacsMPR.state.cx !== null")
+        centre = page.evaluate("[pacsMPR.state.cx, pacsMPR.state.cy, pacsMPR.state.cz]")
+        before = {p: _src(page, p) for p in ("coronal", "sagittal")}
+        axial = page.locator('.v3d-vp[data-plane="axial"]').bounding_box()
+        x0, y0 = axial["x"] + axial["width"] / 2, axial["y"] + axial["height"] / 2
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(x0 + 60, y0 - 40, steps=6)  # towards the patient's left and anterior
+        page.mouse.up()
+        page.wait_for_function(
+            "b => ['coronal', 'sagittal'].every(p => { const i = document.querySelector("
+            "`.v3d-vp[data-plane=\"${p}\"] .v3d-img`); return i.dataset.shown && i.dataset.shown !== b[p]"
+            " && !i.dataset.shown.includes('q=60'); })", arg=before, timeout=20_000)
+        moved = page.evaluate("[pacsMPR.state.cx, pacsMPR.state.cy, pacsMPR.state.cz]")
+        assert moved[0] > centre[0] + 5      # LPS x grows to the patient's left = screen right
+        assert moved[1] < centre[1] - 3      # anterior is screen up on the axial view
+        assert abs(moved[2] - centre[2]) < 1e-6  # the axial plane itself did not move
+        assert f"cx={moved[0]:g}" in _src(page, "coronal") or "cx=" in _src(page, "coronal")
+        # The axial view's lines follow: its sagittal line now crosses at the new x.
+        page.wait_for_function("pacsMPR.views[0].geom && Math.abs(pacsMPR.views[0].geom.crosshair[0]"
+                               f" - {moved[0]}) < 0.01")
+        page.screenshot(path=str(OUT / "mpr-desktop.png"))
+        # The wheel over the coronal view steps its plane along the patient's y.
+        coronal = page.locator('.v3d-vp[data-plane="coronal"]').bounding_box()
+        page.mouse.move(coronal["x"] + coronal["width"] / 2, coronal["y"] + coronal["height"] / 2)
+        page.mouse.wheel(0, 100)
+        page.wait_for_function(f"Math.abs(pacsMPR.state.cy - {moved[1]}) > 0.5")

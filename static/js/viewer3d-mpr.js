@@ -1,0 +1,167 @@
+// MPR view: three planes through one crosshair. Click or drag moves the crosshair (every plane
+// follows), the wheel steps the plane under the pointer along its normal, the oblique tool turns the
+// other planes about this one's axis, right-drag is W/L, and lengths are measured in patient mm.
+// The farm renders each plane and returns its geometry (pixel ↔ patient mapping, where the other
+// planes cut it); this script only does the small linear algebra to map clicks to patient points.
+(function (V) {
+  "use strict";
+  var form = document.querySelector(".v3d-tools");
+  var DEFAULTS = { o: "axial", rx: 0, ry: 0, rz: 0, st: 0, sp: "avg", z: 1, px: 0, py: 0 };
+  var AXIS = { axial: "rz", coronal: "ry", sagittal: "rx" };  // rotation about each view's normal
+  var params = new URLSearchParams(location.search);
+  var S = { cx: null, cy: null, cz: null, rx: 0, ry: 0, rz: 0, st: +(params.get("st") || 0),
+            sp: params.get("sp") || "mip", wc: null, ww: null };
+  var tool = "cross", views = [];
+
+  function field(key) { return form.querySelector('[data-key="' + key + '"]'); }
+
+  function View(el) {
+    var self = this;
+    this.el = el; this.plane = el.dataset.plane;
+    this.img = el.querySelector(".v3d-img"); this.svg = el.querySelector(".v3d-svg");
+    this.z = 1; this.px = 0; this.py = 0; this.geom = null; this.seq = 0; this.measure = null;
+    this.loader = new V.Loader(this.img, function (ok, url) { if (!ok) V.explain(url); });
+    this.size = V.sizeOf(el, 1024);
+  }
+  View.prototype.query = function (preview) {
+    var q = { o: this.plane, rx: S.rx, ry: S.ry, rz: S.rz, st: S.st, sp: S.st ? S.sp : "avg",
+              wc: S.wc, ww: S.ww, z: this.z, px: this.px, py: this.py, w: this.size.w, h: this.size.h };
+    if (S.cx !== null) { q.cx = S.cx; q.cy = S.cy; q.cz = S.cz; }
+    if (preview) q.q = 60;
+    return q;
+  };
+  View.prototype.show = function (preview) {
+    var self = this, q = this.query(preview), seq = ++this.seq;
+    this.loader.want(V.url("mpr", q, DEFAULTS));
+    if (preview && this.geom) { this.draw(); }
+    delete q.q;
+    fetch(V.url("mpr_geometry", q, DEFAULTS), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (g) {
+        if (!g || seq !== self.seq) return;
+        self.geom = g;
+        if (S.cx === null) { S.cx = g.crosshair[0]; S.cy = g.crosshair[1]; S.cz = g.crosshair[2]; }
+        self.draw();
+      }).catch(function () {});
+  };
+  // Output pixel (x, y) of a pointer event.
+  View.prototype.at = function (ev) {
+    var r = this.img.getBoundingClientRect();
+    return [(ev.clientX - r.left) * this.size.w / r.width, (ev.clientY - r.top) * this.size.h / r.height];
+  };
+  // Patient mm (LPS) under output pixel (x, y): viewport affine, then the plane's mapping.
+  View.prototype.pick = function (x, y) {
+    var g = this.geom, m = g.display_to_image;
+    var u = m[0][0] * x + m[0][1] * y + m[0][2], v = m[1][0] * x + m[1][1] * y + m[1][2];
+    var col = u - 0.5, row = v - 0.5;
+    return [0, 1, 2].map(function (i) {
+      return g.origin[i] + col * g.spacing[1] * g.row_axis[i] + row * g.spacing[0] * g.col_axis[i];
+    });
+  };
+  View.prototype.toDisplay = function (row, col) {
+    var m = this.geom.image_to_display, u = col + 0.5, v = row + 0.5;
+    return [m[0][0] * u + m[0][1] * v + m[0][2], m[1][0] * u + m[1][1] * v + m[1][2]];
+  };
+  View.prototype.draw = function () {
+    var g = this.geom, self = this, parts = [];
+    if (!g) return;
+    this.svg.setAttribute("viewBox", "0 0 " + this.size.w + " " + this.size.h);
+    Object.keys(g.lines).forEach(function (name) {
+      var line = g.lines[name];
+      if (!line) return;
+      var a = self.toDisplay(line.from[0], line.from[1]), b = self.toDisplay(line.to[0], line.to[1]);
+      parts.push('<line class="xh xh-' + name + '" x1="' + a[0] + '" y1="' + a[1] + '" x2="' + b[0] +
+                 '" y2="' + b[1] + '"/>');
+    });
+    var c = this.toDisplay(g.crosshair_pixel[0], g.crosshair_pixel[1]);
+    parts.push('<circle class="xh-point" cx="' + c[0] + '" cy="' + c[1] + '" r="6"/>');
+    if (this.measure && this.measure.query === g.query) {
+      var m = this.measure, p = m.display;
+      parts.push('<g class="mpr-measure"><line x1="' + p[0][0] + '" y1="' + p[0][1] + '" x2="' + p[1][0] +
+                 '" y2="' + p[1][1] + '"/><text x="' + (p[1][0] + 6) + '" y="' + (p[1][1] - 6) + '">' +
+                 m.mm.toFixed(1) + " mm</text></g>");
+    }
+    this.svg.innerHTML = parts.join("");
+    var slab = this.el.querySelector('[data-v="slab"]');
+    if (slab) slab.textContent = g.thickness ? g.thickness + " mm " + g.mode.toUpperCase() : "";
+    var info = this.el.querySelector('[data-v="info"]');
+    if (info) info.textContent = g.crosshair.map(function (v) { return v.toFixed(1); }).join(", ") + " mm";
+  };
+
+  function all(preview) { views.forEach(function (v) { v.show(preview); }); if (preview) settle(); }
+  var settle = V.rester(function () { all(false); });
+
+  function moveTo(point, preview) {
+    S.cx = round(point[0]); S.cy = round(point[1]); S.cz = round(point[2]);
+    all(preview);
+  }
+  function round(v) { return Math.round(v * 100) / 100; }
+
+  document.querySelectorAll('.v3d-vp[data-op="mpr"]').forEach(function (el) {
+    var view = new View(el), start = null;
+    views.push(view);
+    V.drag(el, {
+      start: function (ev) {
+        if (!view.geom) return false;
+        var t = ev.button === 2 ? "wl" : ev.ctrlKey ? "pan" : tool;
+        view.dragTool = t;
+        var at = view.at(ev);
+        if (t === "cross") moveTo(view.pick(at[0], at[1]), true);
+        if (t === "length") start = { at: at, point: view.pick(at[0], at[1]) };
+      },
+      move: function (dx, dy, ev) {
+        var t = view.dragTool, r = window.devicePixelRatio || 1, at = view.at(ev);
+        if (t === "cross") moveTo(view.pick(at[0], at[1]), true);
+        else if (t === "wl") {
+          S.wc = round((S.wc === null ? 40 : S.wc) + dy * 2);
+          S.ww = Math.max(1, round((S.ww === null ? 400 : S.ww) + dx * 4));
+          all(true);
+        } else if (t === "pan") { view.px += dx * r; view.py += dy * r; view.show(true); settle(); }
+        else if (t === "zoom") { view.z = Math.max(0.1, Math.min(20, view.z * Math.exp(-dy * 0.01))); view.show(true); settle(); }
+        else if (t === "rotate") { S[AXIS[view.plane]] = round(S[AXIS[view.plane]] + dx * 0.5); all(true); }
+        else if (t === "length" && start) {
+          var end = view.pick(at[0], at[1]);
+          var mm = Math.sqrt([0, 1, 2].reduce(function (s, i) { return s + Math.pow(end[i] - start.point[i], 2); }, 0));
+          view.measure = { query: view.geom.query, display: [start.at, at], mm: mm };
+          view.draw();
+          V.status(V.data.text.length + " " + mm.toFixed(1) + " mm");
+        }
+      },
+      end: function () { start = null; },
+    });
+    el.addEventListener("wheel", function (ev) {
+      ev.preventDefault();
+      if (!view.geom || S.cx === null) return;
+      var step = Math.min.apply(null, view.geom.volume.spacing) * (ev.deltaY > 0 ? 1 : -1);
+      var n = view.geom.normal;
+      moveTo([S.cx + n[0] * step, S.cy + n[1] * step, S.cz + n[2] * step], true);
+    }, { passive: false });
+    el.addEventListener("contextmenu", function (ev) { ev.preventDefault(); });
+  });
+
+  form.querySelectorAll("[data-tool]").forEach(function (b) {
+    b.addEventListener("click", function () {
+      tool = b.dataset.tool;
+      form.querySelectorAll("[data-tool]").forEach(function (o) { o.setAttribute("aria-pressed", String(o === b)); });
+    });
+  });
+  field("window").addEventListener("change", function (ev) {
+    var v = ev.target.value.split(",");
+    S.wc = v.length === 2 ? +v[0] : null; S.ww = v.length === 2 ? +v[1] : null;
+    all(false);
+  });
+  field("st").addEventListener("change", function (ev) { S.st = +ev.target.value; all(false); });
+  field("sp").addEventListener("change", function (ev) { S.sp = ev.target.value; all(false); });
+  form.querySelector('[data-action="reset"]').addEventListener("click", function () {
+    S.cx = S.cy = S.cz = null; S.rx = S.ry = S.rz = 0; S.wc = S.ww = null;
+    views.forEach(function (v) { v.z = 1; v.px = v.py = 0; v.measure = null; });
+    all(false);
+  });
+  form.addEventListener("submit", function (ev) { ev.preventDefault(); });
+  window.addEventListener("resize", V.rester(function () {
+    views.forEach(function (v) { v.size = V.sizeOf(v.el, 1024); });
+    all(false);
+  }));
+  window.pacsMPR = { views: views, state: S };
+  all(false);
+})(window.V3D);
