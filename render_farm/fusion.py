@@ -13,6 +13,9 @@ Query: every :class:`~render_farm.viewport.ViewState` key (``wc``/``ww``
 window the base; geometry and format as for 2-D frames), plus
 
     k      base slice index (0-based) to fuse on                     middle slice
+    o cx cy cz rx ry rz st sp
+           instead of k: the MPR plane of the base (render_farm.mpr_state keys),
+           e.g. a coronal or oblique plane, or a slab
     omin   overlay value shown at the bottom of the colour map       0
     omax   overlay value shown at the top                            overlay max
     ocm    overlay colour map: hot rainbow pet bone coolwarm gray    pet
@@ -33,6 +36,9 @@ from PIL import Image
 from render_farm.cache import ByteLRUCache
 from render_farm.colormaps import Colormap, colormap_lut
 from render_farm.encode import encode
+from render_farm.mpr import plane_for
+from render_farm.mpr_state import QUERY_KEYS as MPR_KEYS, MPRState
+from render_farm.mpr_state import split_query as split_mpr_query
 from render_farm.pipeline import to_uint8, window
 from render_farm.planes import Plane, sample
 from render_farm.suv import suv_bw_factor
@@ -57,8 +63,12 @@ class FusionState:
     opacity: float = 0.5
     transparent_below: bool = True
     suv: bool = False
+    mpr: MPRState | None = None
 
     def __post_init__(self) -> None:
+        if self.slice_index is not None and self.mpr is not None:
+            raise ValueError("k and the MPR keys (o, cx, cy, cz, rx, ry, rz, st, sp) both "
+                             "choose the plane: give one or the other")
         if self.slice_index is not None and (isinstance(self.slice_index, bool)
                                              or not isinstance(self.slice_index, int)
                                              or self.slice_index < 0):
@@ -91,6 +101,9 @@ class FusionState:
             pairs.append(("ot", "0"))
         if self.suv:
             pairs.append(("suv", "1"))
+        if self.mpr is not None:
+            # An all-default MPR state still says "an MPR plane": keep one key of it.
+            pairs += parse_qsl(self.mpr.to_query()) or [("o", self.mpr.orientation.value)]
         return urlencode(sorted(pairs))
 
 
@@ -127,7 +140,8 @@ def split_query(query: str) -> tuple[FusionState, ViewState]:
     """
     own: dict[str, str] = {}
     view: list[tuple[str, str]] = []
-    for key, value in parse_qsl(query, keep_blank_values=True):
+    items = parse_qsl(query, keep_blank_values=True)
+    for key, value in items:
         if key in _KEYS:
             if key in own:
                 raise ValueError(f"{key}: given more than once")
@@ -156,7 +170,10 @@ def split_query(query: str) -> tuple[FusionState, ViewState]:
         values["transparent_below"] = _flag("ot", own["ot"])
     if "suv" in own:
         values["suv"] = _flag("suv", own["suv"])
-    return FusionState(**values), ViewState.from_query(urlencode(view))  # type: ignore[arg-type]
+    mpr, view_state = split_mpr_query(urlencode(view))
+    if any(key in MPR_KEYS for key, _ in items):
+        values["mpr"] = mpr
+    return FusionState(**values), view_state  # type: ignore[arg-type]
 
 
 def canonical_query(query: str) -> str:
@@ -260,16 +277,19 @@ def fuse(base: Volume, overlay: Volume, plane: Plane, state: FusionState, base_w
 
 def render_fusion(base: Volume, overlay: Volume, fusion: FusionState, view: ViewState,
                   overlay_scale: float = 1.0) -> Image.Image:
-    """Fuse on the state's base slice, then apply the viewport (geometry, filters)."""
-    index = base.shape[0] // 2 if fusion.slice_index is None else fusion.slice_index
-    plane = slice_plane(base, index)
+    """Fuse on the state's plane (a base slice or an MPR plane), then apply the
+    viewport (geometry, filters)."""
+    if fusion.mpr is not None:
+        plane = plane_for(base, fusion.mpr)
+    else:
+        index = base.shape[0] // 2 if fusion.slice_index is None else fusion.slice_index
+        plane = slice_plane(base, index)
     base_window = None
     if view.window_center is not None and view.window_width is not None:
         base_window = (view.window_center, view.window_width)
     rgb = fuse(base, overlay, plane, fusion, base_window, overlay_scale)
     image = apply_geometry(Image.fromarray(rgb),
-                           viewport_geometry(view, rgb.shape[:2],
-                                             (base.spacing[1], base.spacing[2])))
+                           viewport_geometry(view, rgb.shape[:2], plane.spacing))
     if view.smoothing or view.sharpening:
         image = apply_filters(image, view.smoothing, view.sharpening)
     return image

@@ -54,9 +54,9 @@ def test_query_parsing_and_errors():
             split_query(query)
 
 
-def _ct() -> Volume:
+def _ct(hu: int = 40) -> Volume:
     """CT: 48 slices of 80×80 at 1 mm × 1 mm, 2.5 mm slices; origin off-centre."""
-    voxels = np.full((48, 80, 80), 40, dtype=np.int16)
+    voxels = np.full((48, 80, 80), hu, dtype=np.int16)
     return Volume(voxels, np.array([-30.0, -60.0, -20.0]), (2.5, 1.0, 1.0), np.eye(3),
                   key="fusion-ct", modality="CT", frame_of_reference_uid="1.2.3")
 
@@ -163,6 +163,13 @@ def test_fusion_frame_of_stored_series_in_suv(tmp_path):
                            [str(p) for p in pet_paths], without_suv)
     plain = np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))[..., 0].astype(float)
     assert abs(plain[peak] - bq_ml / 5000 * 255) <= 1.5
+    # A coronal MPR plane through the spot, shown in a 200×200 viewport: the spot is there.
+    coronal = "o=coronal&cx={}&cy={}&cz={}&omin=0&omax=5000&ocm=gray&op=1&ot=0&w=200&h=200" \
+        "&fmt=png".format(*HOT_SPOT)
+    body, _ = fusion_frame(cache, "ct-1", [str(p) for p in ct_paths], "pet-1",
+                           [str(p) for p in pet_paths], coronal)
+    shown = np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
+    assert shown.shape == (200, 200, 3) and shown[..., 0].max() > 150
 
 
 def test_canonical_query_merges_both_parts_sorted():
@@ -170,3 +177,39 @@ def test_canonical_query_merges_both_parts_sorted():
 
     assert canonical_query("ww=350&op=0.50&wc=40&ocm=HOT&k=3") == "k=3&ocm=hot&wc=40&ww=350"
     assert canonical_query("k=3&wc=40&ww=350") == canonical_query("ww=350&k=3&wc=40")
+
+
+def test_fusion_on_an_mpr_plane_through_the_hot_spot():
+    from render_farm.fusion import fuse
+    from render_farm.mpr import plane_for
+    from render_farm.mpr_state import MPRState, Orientation
+
+    # Air CT (black): where the plane leaves the PET volume, nothing shows.
+    ct, pet = _ct(-1000), _pet()
+    for orientation in (Orientation.CORONAL, Orientation.SAGITTAL):
+        mpr = MPRState(orientation, *HOT_SPOT, rz=20.0)   # oblique: turned 20° about z
+        plane = plane_for(ct, mpr)
+        grey = FusionState(overlay_min=0.0, overlay_max=5050.0, colormap=Colormap.GRAY,
+                           opacity=1.0, transparent_below=False, mpr=mpr)
+        level = fuse(ct, pet, plane, grey)[..., 0]
+        row, column, distance = plane.patient_to_pixel(HOT_SPOT)
+        assert abs(distance) < 1e-6
+        weights = np.where(level > 2, level.astype(float), 0.0)
+        rows, columns = np.mgrid[0:level.shape[0], 0:level.shape[1]]
+        centroid = ((weights * rows).sum() / weights.sum(),
+                    (weights * columns).sum() / weights.sum())
+        # Within a quarter of a PET voxel, in plane pixels (1 mm, or 2.5 mm along z).
+        assert abs(centroid[0] - row) * plane.spacing[0] < 1.0
+        assert abs(centroid[1] - column) * plane.spacing[1] < 1.0
+
+
+def test_mpr_keys_choose_the_plane_in_the_query():
+    fusion, view = split_query("o=coronal&cx=1&cy=2&cz=3&op=0.7&wc=40&ww=400")
+    assert fusion.mpr is not None and fusion.mpr.orientation.value == "coronal"
+    assert split_query(fusion.to_query())[0] == fusion
+    assert split_query("o=axial")[0].to_query() == "o=axial"
+    assert split_query("op=0.7")[0].mpr is None
+    with pytest.raises(ValueError, match="k and the MPR keys"):
+        split_query("k=3&o=coronal")
+    with pytest.raises(ValueError, match="o: expected axial, coronal or sagittal"):
+        split_query("o=oblique")
