@@ -1,4 +1,4 @@
-"""``python -m tests.bench [render] [farm] [dimse] [http] [browser] [mpr] [vr]``: run benchmarks, print and save figures."""
+"""``python -m tests.bench [render] [farm] [dimse] [http] [browser] [mpr] [vr] [mpr_browser]``: run benchmarks, print and save figures."""
 from __future__ import annotations
 
 import importlib
@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-SUITES = ["render", "farm", "dimse", "http", "browser", "mpr", "vr"]
+SUITES = ["render", "farm", "dimse", "http", "browser", "mpr", "vr", "mpr_browser"]
 OUT = Path(__file__).resolve().parents[2] / "bench-results"
 
 
