@@ -10,8 +10,9 @@ and over soft tissue. A mask pixel shift (sub-pixel, bilinear) corrects
 patient motion between mask and live frame.
 
 The difference then goes through the usual 2-D display chain: window
-(centre 0 by default, as differences are signed), inversion, viewport
-geometry, filters, pseudo colour, encoding.
+(by default centre 0, as differences are signed, and a width taken from
+the mask so every frame of a run shares it), inversion, viewport geometry,
+filters, pseudo colour, encoding.
 
 Query: every :class:`~render_farm.viewport.ViewState` key, plus
 
@@ -177,6 +178,17 @@ def _modality(source: FrameSource, index: int) -> np.ndarray:
                         attrs.modality_lut)
 
 
+def _mask(source: FrameSource, state: DSAState) -> tuple[np.ndarray, tuple[float, float]]:
+    """The mask image (modality values, averaged over its frames) and its shift."""
+    frames, file_shift = _mask_defaults(source)
+    if state.mask_frame is not None:
+        frames = [state.mask_frame]
+    mask = np.mean([_modality(source, f) for f in frames], axis=0)
+    shift = (file_shift[0] if state.shift_x is None else state.shift_x,
+             file_shift[1] if state.shift_y is None else state.shift_y)
+    return mask, shift
+
+
 def subtracted_frame(source: FrameSource, frame: int, state: DSAState) -> np.ndarray:
     """The DSA difference image of `frame` (float32, modality or log units).
 
@@ -187,28 +199,34 @@ def subtracted_frame(source: FrameSource, frame: int, state: DSAState) -> np.nda
     ValueError
         Not a grayscale image.
     """
-    frames, file_shift = _mask_defaults(source)
-    if state.mask_frame is not None:
-        frames = [state.mask_frame]
-    mask = np.mean([_modality(source, f) for f in frames], axis=0)
-    shift = (file_shift[0] if state.shift_x is None else state.shift_x,
-             file_shift[1] if state.shift_y is None else state.shift_y)
+    mask, shift = _mask(source, state)
     return subtract(_modality(source, frame), mask, shift, state.logarithmic)
 
 
-def default_dsa_window(difference: np.ndarray) -> tuple[float, float]:
-    """Centre 0, width twice the 99.5th percentile of |difference| (at least 2)."""
-    spread = float(np.percentile(np.abs(difference), 99.5)) if difference.size else 0.0
-    return 0.0, max(2.0 * spread, 2.0)
+def default_dsa_window(mask: np.ndarray, logarithmic: bool = False) -> tuple[float, float]:
+    """Centre 0 and a width from the mask's own contrast, the same for every live frame.
+
+    A per-frame window would flicker in a cine and hide how the contrast
+    fills and washes out. The width is a quarter of the mask's 0.5–99.5
+    percentile spread (in log units for logarithmic subtraction), at least
+    a tenth of its median level (100 log units), so a vessel that takes a
+    few percent of the signal is clearly dark.
+    """
+    low, median, high = np.percentile(np.maximum(mask, 0.0), (0.5, 50.0, 99.5))
+    if logarithmic:
+        spread = LOG_SCALE * (np.log1p(high) - np.log1p(low))
+        return 0.0, float(max(spread / 4.0, 100.0))
+    return 0.0, float(max((high - low) / 4.0, median / 10.0, 2.0))
 
 
 def render_dsa(source: FrameSource, frame: int, dsa: DSAState, state: ViewState) -> Image.Image:
     """Subtract and display: window → presentation → viewport → filters → pseudo colour."""
-    difference = subtracted_frame(source, frame, dsa)
+    mask, shift = _mask(source, dsa)
+    difference = subtract(_modality(source, frame), mask, shift, dsa.logarithmic)
     if state.window_center is not None and state.window_width is not None:
         centre, width = state.window_center, state.window_width
     else:
-        centre, width = default_dsa_window(difference)
+        centre, width = default_dsa_window(mask, dsa.logarithmic)
     attrs = source.frame_attributes(frame)
     function = state.window_function or attrs.voi_function
     inverse = is_inverse(attrs.photometric, attrs.presentation_shape, state.invert)

@@ -145,3 +145,20 @@ def test_canonical_query_merges_both_parts_sorted():
     assert canonical_query("ww=400&sx=1.0&wc=0&mask=2&log=0") == "mask=2&sx=1&wc=0&ww=400"
     assert canonical_query("mask=2&wc=0&ww=400&sx=1") == canonical_query("sx=1&ww=400&wc=0&mask=2")
     assert canonical_query("") == ""
+
+
+def test_default_window_is_shared_by_the_frames_of_a_run(tmp_path):
+    # Contrast arriving: the vessel takes 50 in frame 3 and 200 in frame 7.
+    stack = np.repeat(_anatomy()[None], FRAMES, axis=0)
+    stack[3] -= 50.0 * _vessel()
+    stack[7] -= 200.0 * _vessel()
+    path = _run(stack, tmp_path)
+    cache = ByteLRUCache(2**24)
+    early = _png(dsa_frame(cache, path, "xa-6", "fmt=png", 3)[0])
+    full = _png(dsa_frame(cache, path, "xa-6", "fmt=png", 7)[0])
+    vessel = _vessel().astype(bool)
+    # Same window: the background is mid grey in both and the vessel darkens as it fills.
+    assert np.all(np.abs(early[~vessel].astype(int) - 128) <= 1)
+    assert np.all(np.abs(full[~vessel].astype(int) - 128) <= 1)
+    assert full[vessel].mean() < early[vessel].mean() - 30
+    assert early[vessel].mean() < 128 - 15
