@@ -187,11 +187,14 @@ def _download(response: Response, name: str) -> Response:
     return response
 
 
-@bp.get("/<study_uid>/export/<sop_uid>/<int:frame>")
+@bp.get("/<study_uid>/export/<sop_uid>")
 @permission_required(permissions.STUDY_READ)
-def export_image(study_uid: str, sop_uid: str, frame: int):
-    """The image in the viewport's state (the query) as a PNG, JPEG, TIFF or BMP file; audited."""
-    state = rendering.parse_state(request.query_string.decode("latin-1"), frame)
+def export_image(study_uid: str, sop_uid: str):
+    """Frame ``f`` in the viewport's state (the query) as a PNG, JPEG, TIFF or BMP file; audited."""
+    frame = request.args.get("f", "0")
+    if not frame.isdigit():
+        raise Invalid("no such frame")
+    state = rendering.parse_state(request.query_string.decode("latin-1"), int(frame))
     name, image = viewer_export.export_image(g.tenant, current_actor(), study_uid, sop_uid, state)
     return _download(Response(image.body, mimetype=image.media_type), name)
 

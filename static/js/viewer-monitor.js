@@ -48,7 +48,10 @@
       return;
     }
     var scrolled = app.scrolled;
-    app.scrolled = function (vp) { scrolled(vp); position(vp); };
+    app.scrolled = function (vp) {  // the viewport the user (or cine) moves, not its followers
+      scrolled(vp);
+      if (vp === app.active || (app.cine && app.cine.vp === vp)) position(vp);
+    };
     channel.onmessage = function (e) {
       if ((e.data || {}).type === "hello") position(app.active);
     };

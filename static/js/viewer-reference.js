@@ -50,7 +50,10 @@
         wanted.forEach(function (sop) { known[sop] = body.lines[sop] || null; });
         delete flights[key];
         vp.draw();
-      }, function () { delete flights[key]; });
+      }, function () {  // no line rather than asking again on every redraw
+        wanted.forEach(function (sop) { if (!(sop in known)) known[sop] = null; });
+        delete flights[key];
+      });
     }
 
     // Called by Viewport.draw after the annotations: add the lines to `vp`'s SVG.

@@ -203,7 +203,7 @@
       a.href = app.studyUrl(vp.stack.study, "series/" + encodeURIComponent(vp.stack.series) + "/export?" + q);
       a.download = name + ".zip";
     } else {
-      a.href = app.studyUrl(vp.stack.study, "export/" + encodeURIComponent(im[0]) + "/" + im[1] + "?" + q);
+      a.href = app.studyUrl(vp.stack.study, "export/" + encodeURIComponent(im[0]) + "?" + q + (im[1] ? "&f=" + im[1] : ""));
       a.download = name + "-" + (vp.index + 1) + "." + EXTENSIONS[format];
     }
     document.body.appendChild(a); a.click(); a.remove();

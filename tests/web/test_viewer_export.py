@@ -26,13 +26,13 @@ def _image(body: bytes) -> Image.Image:
 def test_export_one_image(app, loaded, client_for, fmt, pil, mime, ext):
     client = client_for(loaded.a.doctor)
     sop = loaded.sops[6]
-    response = client.get(f"/viewer/{loaded.study}/export/{sop}/0?fmt={fmt}&w=200&h=100&wc=500&ww=1000")
+    response = client.get(f"/viewer/{loaded.study}/export/{sop}?fmt={fmt}&w=200&h=100&wc=500&ww=1000")
     assert response.status_code == 200 and response.mimetype == mime
     assert response.headers["Content-Disposition"] == f'attachment; filename="CT-2-7.{ext}"'
     image = _image(response.data)
     assert image.format == pil and image.size == (200, 100)
     if fmt != "jpeg":  # lossless: the same pixels as the PNG of the same view
-        png = client.get(f"/viewer/{loaded.study}/export/{sop}/0?fmt=png&w=200&h=100&wc=500&ww=1000")
+        png = client.get(f"/viewer/{loaded.study}/export/{sop}?fmt=png&w=200&h=100&wc=500&ww=1000")
         assert np.array_equal(np.asarray(image.convert("L")), np.asarray(_image(png.data).convert("L")))
     event = AuditEvent.query.filter_by(action="instance.export", object_uid=sop).first()
     assert event is not None and f"format={fmt}" in event.detail and event.actor == loaded.a.doctor
@@ -54,23 +54,24 @@ def test_export_a_series_as_a_zip(app, loaded, client_for):
 def test_bad_exports_get_a_clear_answer(app, loaded, client_for):
     client = client_for(loaded.a.doctor)
     base = f"/viewer/{loaded.study}"
-    webp = client.get(f"{base}/export/{loaded.sops[0]}/0?fmt=webp")
+    webp = client.get(f"{base}/export/{loaded.sops[0]}?fmt=webp")
     assert webp.status_code == 400 and "不支持该导出格式" in html(webp)
-    assert client.get(f"{base}/export/{loaded.sops[0]}/0?fmt=tga").status_code == 400
-    assert client.get(f"{base}/export/{loaded.sops[0]}/9?fmt=png").status_code == 404
-    assert client.get(f"{base}/export/1.2.3/0?fmt=png").status_code == 404
+    assert client.get(f"{base}/export/{loaded.sops[0]}?fmt=tga").status_code == 400
+    assert client.get(f"{base}/export/{loaded.sops[0]}?fmt=png&f=9").status_code == 404
+    assert client.get(f"{base}/export/{loaded.sops[0]}?fmt=png&f=x").status_code == 400
+    assert client.get(f"{base}/export/1.2.3?fmt=png").status_code == 404
     assert client.get(f"{base}/series/1.2.3/export?fmt=png").status_code == 404
     assert AuditEvent.query.filter(AuditEvent.action.like("%.export")).count() == 0
 
 
 def test_another_institution_cannot_export(app, loaded, client_for):
     intruder = client_for(loaded.b.doctor)
-    for url in (f"/viewer/{loaded.study}/export/{loaded.sops[0]}/0?fmt=tiff",
+    for url in (f"/viewer/{loaded.study}/export/{loaded.sops[0]}?fmt=tiff",
                 f"/viewer/{loaded.study}/series/{loaded.series}/export?fmt=bmp"):
         response = intruder.get(url)
         assert response.status_code == 404 and response.mimetype == "text/html"
     assert AuditEvent.query.filter(AuditEvent.action.like("%.export")).count() == 0
-    anonymous = app.test_client().get(f"/viewer/{loaded.study}/export/{loaded.sops[0]}/0?fmt=png")
+    anonymous = app.test_client().get(f"/viewer/{loaded.study}/export/{loaded.sops[0]}?fmt=png")
     assert anonymous.status_code == 302
 
 
