@@ -17,7 +17,7 @@ window the base; geometry and format as for 2-D frames), plus
            instead of k: the MPR plane of the base (render_farm.mpr_state keys),
            e.g. a coronal or oblique plane, or a slab
     omin   overlay value shown at the bottom of the colour map       0
-    omax   overlay value shown at the top                            overlay max
+    omax   overlay value shown at the top                            overlay volume max
     ocm    overlay colour map: hot rainbow pet bone coolwarm gray    pet
     op     overlay opacity 0..1                                      0.5
     ot     1: overlay values below omin are transparent              1
@@ -40,6 +40,7 @@ from render_farm.mpr import plane_for
 from render_farm.mpr_state import QUERY_KEYS as MPR_KEYS, MPRState
 from render_farm.mpr_state import split_query as split_mpr_query
 from render_farm.pipeline import to_uint8, window
+from render_farm.plane_display import window_of
 from render_farm.planes import Plane, sample
 from render_farm.suv import suv_bw_factor
 from render_farm.transform import apply_filters, apply_geometry
@@ -48,8 +49,6 @@ from render_farm.volume import Volume, load_volume
 
 _KEYS = ("k", "omin", "omax", "ocm", "op", "ot", "suv")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-#: Base window when neither the query nor the volume gives one (CT soft tissue).
-DEFAULT_BASE_WINDOW = (40.0, 400.0)
 
 
 @dataclass(frozen=True)
@@ -246,7 +245,7 @@ def fuse(base: Volume, overlay: Volume, plane: Plane, state: FusionState, base_w
     plane : render_farm.planes.Plane
     state : FusionState
     base_window : (centre, width), optional
-        Default: the base volume's window, else soft tissue (40/400).
+        Default: the base series' window, else its min-max (as MPR shows it).
     overlay_scale : float
         Factor on overlay values before windowing (the SUVbw factor).
 
@@ -267,10 +266,10 @@ def fuse(base: Volume, overlay: Volume, plane: Plane, state: FusionState, base_w
     if state.overlay_max is not None:
         high = state.overlay_max
     else:
-        finite = overlay_values[np.isfinite(overlay_values)]
-        high = float(finite.max()) if finite.size else 1.0
+        # The whole overlay volume's maximum, so the colours hold while scrolling.
+        high = overlay.value_range[1] * overlay_scale
         high = high if high > low else low + 1.0
-    window_ = base_window or base.window or DEFAULT_BASE_WINDOW
+    window_ = base_window or window_of(base, ViewState())
     return blend(base_values, overlay_values, window_, (low, high), state.colormap,
                  state.opacity, state.transparent_below)
 

@@ -58,7 +58,8 @@ def _ct(hu: int = 40) -> Volume:
     """CT: 48 slices of 80×80 at 1 mm × 1 mm, 2.5 mm slices; origin off-centre."""
     voxels = np.full((48, 80, 80), hu, dtype=np.int16)
     return Volume(voxels, np.array([-30.0, -60.0, -20.0]), (2.5, 1.0, 1.0), np.eye(3),
-                  key="fusion-ct", modality="CT", frame_of_reference_uid="1.2.3")
+                  key="fusion-ct", modality="CT", frame_of_reference_uid="1.2.3",
+                  window=(40.0, 400.0))
 
 
 def _pet(frame_of_reference: str = "1.2.3") -> Volume:
