@@ -214,3 +214,17 @@ def test_mpr_keys_choose_the_plane_in_the_query():
         split_query("k=3&o=coronal")
     with pytest.raises(ValueError, match="o: expected axial, coronal or sagittal"):
         split_query("o=oblique")
+
+
+def test_default_overlay_range_is_the_whole_volume_on_every_plane():
+    from render_farm.fusion import fuse, slice_plane
+    from render_farm.planes import sample
+
+    ct, pet = _ct(-1000), _pet()
+    state = FusionState(colormap=Colormap.GRAY, opacity=1.0, transparent_below=False)
+    top = pet.value_range[1]
+    for index in (18, 20, 23):          # through the spot and beside it
+        plane = slice_plane(ct, index)
+        level = fuse(ct, pet, plane, state)[..., 0].astype(float)
+        expected = sample(pet, plane) / top * 255.0
+        assert np.abs(level - expected).max() <= 1.0
