@@ -231,9 +231,12 @@ def test_shift_moves_the_transfer_function_like_a_level_drag(phantom):
     assert _brightness(render_volume(phantom, state.replace(shift=2500), mapper="cpu")).max() < 5
 
 
-def test_every_preset_renders_and_adjusts():
+def test_every_preset_renders_and_adjusts(phantom):
     for name, preset in PRESETS.items():
         assert get_preset(name) is preset
+        # Every preset shows something of the phantom (the lung preset its sphere edges).
+        rgb = render_volume(phantom, VRState(preset=name, width=48, height=48), mapper="cpu")
+        assert rgb.max() > 20, name
         wider = preset.adjusted(shift=10, scale=2)
         assert wider.opacity[0][0] == preset.center + (preset.opacity[0][0] - preset.center) * 2 + 10
     with pytest.raises(ValueError, match="unknown volume rendering preset 'ct_bones'"):
