@@ -19,7 +19,8 @@ from a viewport image coordinate before :meth:`Plane.pixel_to_patient`.
   slab is exactly ``max``/``min``/``mean`` over the voxel slices it covers;
 * any other plane goes through ``vtkImageReslice`` (trilinear for thin
   planes; slabs sampled by nearest neighbour every :func:`slab_step` mm
-  along the normal, so no voxel layer is skipped), multi-threaded C++.
+  along the normal, so no voxel layer is skipped, and reduced with numpy),
+  multi-threaded C++, over the volume's footprint on the plane only.
 
 Both treat a point within half a voxel outside the grid as the edge voxel
 (VTK's "border"), and anything further out as `fill`.
@@ -339,13 +340,50 @@ def _sample_vtk(volume: Volume, plane: Plane, fill: float) -> np.ndarray:
     return out
 
 
+#: Slab sub-planes resliced per VTK call (bounds the memory of thick slabs).
+SLAB_CHUNK = 32
+
+
 def _reslice(volume: Volume, plane: Plane, fill: float) -> np.ndarray:
-    origin = _to_grid_mm(volume, plane.origin)
-    x_axis = _to_grid_mm(volume, plane.origin + plane.row_axis) - origin
-    y_axis = _to_grid_mm(volume, plane.origin + plane.col_axis) - origin
-    z_axis = _to_grid_mm(volume, plane.origin + plane.normal) - origin
+    """Sample `plane` with vtkImageReslice: trilinear for a thin plane; for a
+    slab, nearest-neighbour sub-planes every :func:`slab_step` mm, faces
+    included, reduced by numpy.
+
+    Nearest neighbour within a slab: a MIP keeps the true peak voxel values
+    (interpolation would shave small vessels) and the mean is over many
+    samples anyway. Reslicing the sub-planes as one 3-D block and reducing
+    with numpy is a third faster than VTK's own slab mode (measured: 27 vs
+    40 ms for 17 × 512 × 341 samples), with the same result.
+    """
+    rows, columns = plane.size
+    if plane.thickness == 0:
+        return _reslice_block(volume, plane.origin, plane, fill, 1, 1.0, linear=True)[0]
+    count = slab_samples(volume, plane)
+    step = plane.thickness / (count - 1)
+    first = plane.origin - plane.thickness / 2.0 * plane.normal
+    reduce = {"mip": np.maximum, "minip": np.minimum, "avg": np.add}[plane.mode]
+    result = None
+    for start in range(0, count, SLAB_CHUNK):
+        size = min(SLAB_CHUNK, count - start)
+        block = _reslice_block(volume, first + start * step * plane.normal, plane, fill,
+                               size, step, linear=False)
+        part = block.sum(axis=0, dtype=np.float32) if plane.mode == "avg" else \
+            reduce.reduce(block, axis=0)
+        result = part if result is None else reduce(result, part)
+    if plane.mode == "avg":
+        return result / np.float32(count)
+    return result.astype(np.float32)
+
+
+def _reslice_block(volume: Volume, origin: np.ndarray, plane: Plane, fill: float,
+                   count: int, step: float, *, linear: bool) -> np.ndarray:
+    """(count, rows, columns) samples on planes parallel to `plane`, the first
+    through `origin`, `step` mm apart along the normal."""
+    start = _to_grid_mm(volume, origin)
     axes = vtkMatrix4x4()
-    for column, vector in enumerate((x_axis, y_axis, z_axis, origin)):
+    for column, vector in enumerate((_to_grid_mm(volume, origin + plane.row_axis) - start,
+                                     _to_grid_mm(volume, origin + plane.col_axis) - start,
+                                     _to_grid_mm(volume, origin + plane.normal) - start, start)):
         for row in range(3):
             axes.SetElement(row, column, float(vector[row]))
     rows, columns = plane.size
@@ -353,32 +391,20 @@ def _reslice(volume: Volume, plane: Plane, fill: float) -> np.ndarray:
     reslice.SetInputData(_vtk_image(volume))
     reslice.SetResliceAxes(axes)
     reslice.SetOutputOrigin(0.0, 0.0, 0.0)
-    reslice.SetOutputExtent(0, columns - 1, 0, rows - 1, 0, 0)
+    reslice.SetOutputExtent(0, columns - 1, 0, rows - 1, 0, count - 1)
+    reslice.SetOutputSpacing(plane.spacing[1], plane.spacing[0], step)
     reslice.SetEnableSMP(True)
-    # Nearest-neighbour MIP/MinIP of integers are integers: keep the input
-    # type (half the memory traffic of float output).
-    exact = plane.thickness > 0 and plane.mode != "avg"
-    reslice.SetOutputScalarType(VTK_SHORT if exact and volume.voxels.dtype == np.int16
-                                else VTK_FLOAT)
-    reslice.SetBackgroundLevel(fill)
-    z_spacing = 1.0
-    if plane.thickness == 0:
+    if linear:
         reslice.SetInterpolationModeToLinear()
+        reslice.SetOutputScalarType(VTK_FLOAT)
     else:
-        # Nearest neighbour within a slab: a MIP keeps the true peak voxel
-        # values (interpolation would shave small vessels), the mean is over
-        # many samples anyway, and it is twice as fast.
+        # Nearest samples of integers are integers: keep the input type.
         reslice.SetInterpolationModeToNearestNeighbor()
-        count = slab_samples(volume, plane)
-        z_spacing = plane.thickness / (count - 1)
-        reslice.SetSlabNumberOfSlices(count)
-        {"mip": reslice.SetSlabModeToMax, "minip": reslice.SetSlabModeToMin,
-         "avg": reslice.SetSlabModeToMean}[plane.mode]()
-    reslice.SetOutputSpacing(plane.spacing[1], plane.spacing[0], z_spacing)
+        reslice.SetOutputScalarType(VTK_SHORT if volume.voxels.dtype == np.int16 else VTK_FLOAT)
+    reslice.SetBackgroundLevel(fill)
     reslice.Update()
-    result = reslice.GetOutput()
-    values = vtk_to_numpy(result.GetPointData().GetScalars())
-    return values.reshape(rows, columns).astype(np.float32)
+    values = vtk_to_numpy(reslice.GetOutput().GetPointData().GetScalars())
+    return values.reshape(count, rows, columns)
 
 
 # --- arbitrary points: numpy trilinear ----------------------------------------
