@@ -151,12 +151,14 @@ def read_volume(paths: list[str], *, key: str = "") -> Volume:
     for note in notes:
         log.warning("volume %s: %s", key or "(unkeyed)", note)
     header = refs[0].header
-    return Volume(voxels, np.array(origin, dtype=np.float64),
+    volume = Volume(voxels, np.array(origin, dtype=np.float64),
                   (float(step), float(refs[0].spacing[0]), float(refs[0].spacing[1])),
                   np.stack([row, col, normal]), key=key,
                   modality=str(header.get("Modality", "")),
                   frame_of_reference_uid=str(header.get("FrameOfReferenceUID", "")),
                   window=_window(header), warnings=tuple(notes))
+    volume.value_range  # computed now, at load, rather than on the first frame
+    return volume
 
 
 def _one_geometry(refs: list[SliceRef], notes: list[str]) -> list[SliceRef]:
