@@ -21,26 +21,30 @@ Operations and their farm functions::
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
+import pydicom
 import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Instance, Patient, Series, Study, Tenant
-from app.services import rendering, retrieve, tenancy
+from app.services import audit, ingest, rendering, retrieve, tenancy
 from app.services.audit import Actor
 from app.services.errors import Invalid, NotFound
 from app.services.rendering import Grant, RenderUnavailable
 from render_farm.dsa import split_query
+from render_farm.farm import process_cache as rendering_cache
 from render_farm.fusion import split_query as split_fusion_query
 from render_farm.jobs import Rendered, RenderError
 from render_farm.mpr_state import canonical_query as mpr_canonical_query
 from render_farm.mpr_state import split_query as split_mpr_query
 from render_farm.vr_camera import StandardView
+from render_farm.volume import load_volume
 from render_farm.vr_presets import PRESETS
 from render_farm.vr_state import VRState
 
@@ -266,6 +270,77 @@ def initial_queries(page: ViewPage, args: dict[str, str]) -> dict[str, str]:
     except ValueError as exc:
         raise Invalid(f"bad view parameters: {exc}") from exc
     return {}
+
+
+#: Steps (mm) offered for a derived series, and its largest number of images.
+DERIVED_STEPS = (1.0, 2.0, 3.0, 5.0, 10.0)
+
+
+def save_derived(tenant: Tenant, actor: Actor, study_uid: str, series_uid: str,
+                 orientation: str, step: float, query: str = "") -> str:
+    """Reformat a series into a new derived series of parallel planes and archive it.
+
+    Parameters
+    ----------
+    orientation : str
+        ``axial``, ``coronal`` or ``sagittal``, with the rotation, crosshair
+        and slab projection of the MPR `query` (an oblique stack keeps them).
+    step : float
+        Millimetres between planes; each plane is a slab of that thickness
+        projected by the query's ``sp`` (average by default), so the stack
+        covers the volume without gaps.
+
+    Returns
+    -------
+    str
+        The new Series Instance UID; every image went through the archive's
+        ingest (durable before this returns) and is audited as ``series.derive``.
+
+    Raises
+    ------
+    Invalid
+        A step that is not offered, a bad query, or a series that is not a volume.
+    """
+    from render_farm.derived import derived_series, stack_planes  # VTK: only when saving
+    from render_farm.volume import NotAVolume
+
+    if step not in DERIVED_STEPS:
+        raise Invalid("choose a step between planes from the list")
+    volume = resolve(tenant, study_uid, series_uid)
+    try:
+        state, _ = split_mpr_query(urlencode({**dict(parse_qsl(query)), "o": orientation}))
+        loaded = load_volume(rendering_cache(), volume.key, list(volume.paths))
+        planes = stack_planes(loaded, state, step, mode=state.mode if state.thickness else "avg")
+        source = pydicom.dcmread(volume.paths[len(volume.paths) // 2], stop_before_pixels=True)
+        name = {"axial": "轴位", "coronal": "冠状位", "sagittal": "矢状位"}[state.orientation.value]
+        datasets = derived_series(loaded, planes, source,
+                                  description=f"{name} {step:g}mm MPR"[:64],
+                                  series_number=_next_series_number(tenant, study_uid))
+    except (NotAVolume, ValueError) as exc:
+        raise Invalid(str(exc)) from exc
+    new_uid = ""
+    for ds in datasets:
+        result = ingest.ingest(tenant, to_part10(ds), actor)
+        new_uid = result.series_uid
+    audit.record(tenant, actor, "series.derive", "series", new_uid,
+                 detail=f"from {series_uid} {orientation} {step:g} mm, {len(datasets)} images",
+                 commit=True)
+    return new_uid
+
+
+def _next_series_number(tenant: Tenant, study_uid: str) -> int:
+    study = tenancy.get(tenant, Study, study_uid=study_uid)
+    highest = db.session.execute(
+        sa.select(sa.func.max(Series.series_number))
+        .where(Series.tenant_id == tenant.id, Series.study_pk == study.id)).scalar()
+    return max(900, (highest or 0) + 1)
+
+
+def to_part10(ds: pydicom.Dataset) -> bytes:
+    """Encode a dataset with its file meta as Part 10 bytes, as a modality would send it."""
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
 
 
 def for_grant(found: Grant, series_uid: str) -> SeriesVolume:

@@ -9,9 +9,11 @@ and a small form changes the view.
 """
 from __future__ import annotations
 
-from flask import Blueprint, g, make_response, render_template, request
+from flask import Blueprint, flash, g, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from app.services import permissions, volumes
+from app.services.errors import Invalid
 from app.web.filters import patient_name
 from app.web.messages import N_
 from app.web.security import current_actor, permission_required
@@ -27,6 +29,7 @@ SERVICE_MESSAGES = [
     # Volume rendering presets (render_farm.vr_presets titles).
     N_("CT bone"), N_("CT soft tissue"), N_("CTA vessels"), N_("CT lung"), N_("CT chest, contrast"),
     N_("MIP"), N_("MR angio"), N_("MR default"),
+    N_("choose a step between planes from the list"),
 ]
 
 
@@ -40,6 +43,22 @@ def view(study_uid: str, series_uid: str, view: str):
         "viewer3d/view.html", p=page, args=request.args,
         initial=volumes.initial_queries(page, request.args.to_dict()),
         presets=volumes.VR_PRESETS, standard_views=volumes.STANDARD_VIEWS,
+        derived_steps=volumes.DERIVED_STEPS,
         display_name=patient_name))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/<study_uid>/<series_uid>/derive")
+@permission_required(permissions.STUDY_WRITE)
+def derive(study_uid: str, series_uid: str):
+    """Save parallel reformatted planes (e.g. 3 mm coronal) as a new series; open it in 2-D."""
+    try:
+        step = float(request.form.get("step", ""))
+    except ValueError as exc:
+        raise Invalid("choose a step between planes from the list") from exc
+    new_series = volumes.save_derived(g.tenant, current_actor(), study_uid, series_uid,
+                                      request.form.get("o", "coronal"), step,
+                                      request.form.get("query", ""))
+    flash(_("The reformatted series was saved to the archive."))
+    return redirect(url_for("viewer.study", study_uid=study_uid, series=new_series))

@@ -158,6 +158,13 @@
     all(false);
   });
   form.addEventListener("submit", function (ev) { ev.preventDefault(); });
+  // "Save series" keeps this view's crosshair, rotation and slab projection.
+  var derive = document.querySelector("[data-derive-query]");
+  if (derive) derive.form.addEventListener("submit", function () {
+    var q = { rx: S.rx, ry: S.ry, rz: S.rz, st: S.st, sp: S.st ? S.sp : "avg" };
+    if (S.cx !== null) { q.cx = S.cx; q.cy = S.cy; q.cz = S.cz; }
+    derive.value = V.query(q, DEFAULTS);
+  });
   window.addEventListener("resize", V.rester(function () {
     views.forEach(function (v) { v.size = V.sizeOf(v.el, 1024); });
     all(false);

@@ -191,3 +191,38 @@ def test_mpr_page_planes_and_geometry(loaded, client_for):
     assert abs(row - 31.5) < 1 and abs(col - 31.5) < 1
     bad = doctor.get(axial.replace("st=10", "st=-4"), headers={"Accept": "application/json"})
     assert bad.status_code == 400 and "st" in bad.get_json()["error"].lower()
+
+
+def test_saving_a_reformatted_series_archives_it_for_the_2d_viewer(loaded, client_for, app):
+    from app.extensions import db
+    from app.models import AuditEvent, Instance, Series
+
+    doctor = client_for(loaded.a.doctor)
+    page = html(doctor.get(f"/viewer3d/{loaded.study}/{loaded.ct}/mpr"))
+    assert "另存为序列" in page and 'name="csrf_token"' in page
+    response = doctor.post(f"/viewer3d/{loaded.study}/{loaded.ct}/derive",
+                           data={"o": "coronal", "step": "5", "query": "st=5&sp=mip"})
+    assert response.status_code == 302 and f"/viewer/{loaded.study}?series=" in response.headers["Location"]
+    new_uid = response.headers["Location"].split("series=")[1]
+    series = db.session.execute(db.select(Series).where(Series.series_uid == new_uid)).scalar_one()
+    assert series.tenant_id == loaded.a.tenant.id and "冠状位" in series.description
+    images = db.session.execute(db.select(Instance).where(Instance.series_pk == series.id)).scalars().all()
+    # The coronal stack spans the volume front to back (63 row spacings) in 5 mm steps.
+    source = db.session.execute(db.select(Instance).where(Instance.sop_uid != "")
+                                .join(Series).where(Series.series_uid == loaded.ct)).scalars().first()
+    depth = 63 * float(source.pixel_spacing.split("\\")[0])
+    assert abs(len(images) - (depth / 5 + 1)) <= 1
+    # Coronal: rows run to the patient's left, columns to the feet.
+    assert all([float(v) for v in i.image_orientation.split("\\")] == [1, 0, 0, 0, 0, -1]
+               for i in images)
+    assert doctor.get(response.headers["Location"]).status_code == 200  # the 2-D viewer shows it
+    events = db.session.execute(db.select(AuditEvent).where(AuditEvent.action == "series.derive")).scalars().all()
+    assert len(events) == 1 and events[0].object_uid == new_uid
+    # Another tenant cannot derive from this series; a bad step is refused and stores nothing.
+    intruder = client_for(loaded.b.doctor)
+    assert intruder.post(f"/viewer3d/{loaded.study}/{loaded.ct}/derive",
+                         data={"o": "coronal", "step": "5"}).status_code == 404
+    count = db.session.execute(db.select(db.func.count(Series.id))).scalar_one()
+    bad = doctor.post(f"/viewer3d/{loaded.study}/{loaded.ct}/derive", data={"o": "coronal", "step": "0.01"})
+    assert bad.status_code == 400
+    assert db.session.execute(db.select(db.func.count(Series.id))).scalar_one() == count
