@@ -55,10 +55,24 @@
     channel.onmessage = function (e) {
       if ((e.data || {}).type === "hello") position(app.active);
     };
+    // On another screen when the browser may say where screens are (Window Management API,
+    // permission already granted); else the size of this one, for the user to move it over.
     app.monitor.open = function () {
-      var s = global.screen || {};
-      global.open(url(data.study, other()), NAME,
-                  "popup,width=" + (s.availWidth || 1280) + ",height=" + (s.availHeight || 800));
+      var target = url(data.study, other());
+      function show(box) {
+        var features = "popup,width=" + box.availWidth + ",height=" + box.availHeight +
+          (box.availLeft !== undefined ? ",left=" + box.availLeft + ",top=" + box.availTop : "");
+        if (!global.open(target, NAME, features)) app.status(app.text.popupBlocked);
+      }
+      var here = global.screen || { availWidth: 1280, availHeight: 800 };
+      var asked = global.getScreenDetails && navigator.permissions ?
+        navigator.permissions.query({ name: "window-management" }) : Promise.reject();
+      asked.then(function (p) {
+        if (p.state !== "granted") throw new Error("not granted");
+        return global.getScreenDetails();
+      }).then(function (details) {
+        show(details.screens.filter(function (s) { return s !== details.currentScreen; })[0] || here);
+      }).catch(function () { show(here); });
     };
     app.monitor.ready = function () { channel.postMessage({ type: "study", study: data.study, series: other() }); };
   }
