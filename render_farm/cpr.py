@@ -26,7 +26,7 @@ across the path, mm, default 60), ``pos`` (cross-section arc position mm),
 Performance (same machine and volume as :mod:`render_farm.mpr`; a 250 mm
 path, 80 mm wide, to a 512×512 JPEG, p50): straightened 27 ms, stretched
 34 ms, cross-section 8 ms (target 100 ms). Sampling is numpy trilinear
-(:func:`render_farm.planes.sample_points`).
+(:func:`render_farm.points.sample_points`).
 """
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ import numpy as np
 
 from render_farm.cache import ByteLRUCache
 from render_farm.plane_display import encode_view, render_values
-from render_farm.planes import Plane, sample, sample_points
+from render_farm.planes import Plane, sample
+from render_farm.points import sample_points
 from render_farm.viewport import ViewState
 from render_farm.volume import Volume, load_volume
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from render_farm.cache import ByteLRUCache
-from render_farm.planes import Plane, _grid_aligned, sample
+from render_farm.planes import Plane, is_grid_aligned, sample
 from render_farm.plane_display import (
     display_plane, encode_view, render_display_values, render_values,
 )
@@ -116,7 +116,7 @@ def render_mpr(volume: Volume, state: MPRState, view: ViewState):
     """
     plane = plane_for(volume, state)
     square = abs(plane.spacing[0] - plane.spacing[1]) < 1e-9
-    if _grid_aligned(volume, plane) is not None or not square:
+    if is_grid_aligned(volume, plane) or not square:
         return render_values(sample(volume, plane), plane.spacing, volume, view)
     screen, _ = display_plane(plane, view)
     return render_display_values(sample(volume, screen), volume, view)

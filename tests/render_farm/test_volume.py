@@ -196,3 +196,17 @@ def test_bits_stored_high_bits_are_ignored(tmp_path):
         ds.save_as(path)
     volume = read_volume(paths)
     assert np.array_equal(volume.voxels, values)
+
+
+def test_compressed_series_decodes_to_the_same_volume(tmp_path):
+    from pydicom.uid import RLELossless
+    import pydicom
+
+    values = marker_values((6, 10, 12))
+    paths = write_series(tmp_path, values)
+    for path in paths[::2]:                                 # a mix of native and RLE files
+        ds = pydicom.dcmread(path)
+        ds.compress(RLELossless)
+        ds.save_as(path)
+    volume = read_volume(paths)
+    assert np.array_equal(volume.voxels, values)
