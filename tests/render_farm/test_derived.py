@@ -9,7 +9,8 @@ import pytest
 
 from render_farm.derived import derived_series, stack_planes
 from render_farm.mpr_state import MPRState, Orientation
-from render_farm.volume import Volume, read_volume
+from render_farm.planes import sample
+from render_farm.volume import read_volume
 from tests.render_farm.volume_factory import write_series
 
 
@@ -58,7 +59,7 @@ def test_thin_oblique_planes_keep_values_through_rescale(tmp_path):
     state = MPRState(Orientation.AXIAL, 10.0, 10.0, 20.0, rx=20.0)
     planes = stack_planes(volume, state, step=2.0, thickness=0.0)
     series = derived_series(volume, planes[:3], source)
-    from render_farm.planes import sample
+
     for ds, plane in zip(series, planes):
         stored = np.frombuffer(ds.PixelData, "<i2").reshape(ds.Rows, ds.Columns)
         values = stored * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
