@@ -26,7 +26,7 @@ from pydicom.errors import InvalidDicomError
 
 from app.extensions import db
 from app.models import Instance, Patient, Series, Study, Tenant
-from app.services import rendering, retrieve, tenancy, viewer_planes
+from app.services import rendering, retrieve, tenancy
 from app.services.audit import Actor
 from app.services.errors import Forbidden, NotFound
 from render_farm.viewport import ViewState, display_to_image, viewport_geometry
@@ -402,45 +402,3 @@ def overlay_values(stack: Stack, index: int, state: ViewState) -> dict[str, str]
             "slice": f"{location:.2f}" if location is not None else "",
             "wc": f"{window[0]:g}" if window else "", "ww": f"{window[1]:g}" if window else "",
             "zoom": f"{scale * 100:.0f}%"}
-
-
-# --------------------------------------------------------------------------- reference lines
-
-MAX_REFERENCE_SOURCES = 64
-
-
-def _plane(instance: Instance) -> viewer_planes.Plane | None:
-    return viewer_planes.plane(_floats(instance.image_position, 3),
-                               _floats(instance.image_orientation, 6),
-                               _floats(instance.pixel_spacing, 2), instance.rows, instance.columns)
-
-
-def reference_lines(tenant: Tenant, study_uid: str, target_sop: str,
-                    source_sops: Sequence[str]) -> dict[str, list[float]]:
-    """Reference lines (定位线) of other images of a study on the `target_sop` image.
-
-    Only images in the target's Frame of Reference count, and parallel ones
-    cut no line. Returns ``{source SOP UID: [x0, y0, x1, y1]}`` in target
-    image coordinates, for the sources that cut it. Another tenant's study or
-    an image outside the study is NotFound.
-    """
-    study = tenancy.get(tenant, Study, study_uid=study_uid)
-    wanted = list(dict.fromkeys(source_sops))[:MAX_REFERENCE_SOURCES]
-    rows = db.session.execute(
-        tenancy.select(tenant, Instance, Instance, Series.frame_of_reference_uid)
-        .join(Series, Instance.series_pk == Series.id)
-        .where(Series.study_pk == study.id, Instance.sop_uid.in_([target_sop, *wanted]))).all()
-    found = {instance.sop_uid: (instance, frame_uid or "") for instance, frame_uid in rows}
-    if target_sop not in found:
-        raise NotFound("no such image in this series")
-    target, frame_uid = found[target_sop]
-    plane = _plane(target)
-    lines: dict[str, list[float]] = {}
-    for sop in wanted:
-        if sop == target_sop or sop not in found or not frame_uid or found[sop][1] != frame_uid:
-            continue
-        other = _plane(found[sop][0])
-        line = viewer_planes.reference_line(plane, other) if plane and other else None
-        if line:
-            lines[sop] = line
-    return lines

@@ -1,9 +1,10 @@
 """Image planes in patient space and where they cut each other (reference lines, 定位线).
 
-Pure numpy on Image Position (Patient), Image Orientation (Patient) and Pixel
-Spacing (PS3.3 C.7.6.2.1.1); :func:`app.services.viewer.reference_lines` feeds it
-indexed instances. Image coordinates are continuous, as everywhere in the
-viewer: pixel (column i, row j) covers [i, i+1) × [j, j+1).
+The geometry is pure numpy on Image Position (Patient), Image Orientation
+(Patient) and Pixel Spacing (PS3.3 C.7.6.2.1.1); :func:`reference_lines` (the
+service the viewer calls) feeds it a tenant's indexed instances. Image
+coordinates are continuous, as everywhere in the viewer: pixel (column i, row j)
+covers [i, i+1) × [j, j+1).
 """
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Instance, Series, Study, Tenant
+from app.services import tenancy
+from app.services.errors import NotFound
+
+#: Source images one request may ask about (the viewer asks for a window of 33).
+MAX_REFERENCE_SOURCES = 64
 
 #: Planes closer to parallel than this (|cos| of the angle between normals) cut no line.
 PARALLEL_COS = math.cos(math.radians(5))
@@ -107,3 +117,54 @@ def plane(position: Sequence[float] | None, orientation: Sequence[float] | None,
     return Plane(np.array(position[:3], float), row_dir / np.linalg.norm(row_dir),
                  col_dir / np.linalg.norm(col_dir), float(spacing[0]), float(spacing[1]),
                  int(rows), int(columns))
+
+
+# --------------------------------------------------------------------------- the service
+
+
+def _numbers(text: str, count: int) -> list[float] | None:
+    try:
+        values = [float(v) for v in (text or "").split("\\")]
+    except ValueError:
+        return None
+    return values[:count] if len(values) >= count else None
+
+
+def _plane(instance: Instance | sa.Row) -> Plane | None:
+    return plane(_numbers(instance.image_position, 3), _numbers(instance.image_orientation, 6),
+                 _numbers(instance.pixel_spacing, 2), instance.rows, instance.columns)
+
+
+def reference_lines(tenant: Tenant, study_uid: str, target_sop: str,
+                    source_sops: Sequence[str]) -> dict[str, list[float]]:
+    """Reference lines (定位线) of other images of a study on the `target_sop` image.
+
+    Only images in the target's Frame of Reference count, and parallel ones
+    cut no line. Returns ``{source SOP UID: [x0, y0, x1, y1]}`` in target
+    image coordinates, for the sources that cut it. Another tenant's study or
+    an image outside the study is NotFound.
+    """
+    study = tenancy.get(tenant, Study, study_uid=study_uid)
+    wanted = list(dict.fromkeys(source_sops))[:MAX_REFERENCE_SOURCES]
+    rows = db.session.execute(
+        tenancy.select(tenant, Instance, Instance.sop_uid, Instance.image_position,
+                       Instance.image_orientation, Instance.pixel_spacing, Instance.rows,
+                       Instance.columns, Series.frame_of_reference_uid)
+        .join(Series, Instance.series_pk == Series.id)
+        .where(Series.study_pk == study.id, Instance.sop_uid.in_([target_sop, *wanted]))).all()
+    found = {row.sop_uid: row for row in rows}
+    if target_sop not in found:
+        raise NotFound("no such image in this series")
+    target = found[target_sop]
+    frame_uid, target_plane = target.frame_of_reference_uid or "", _plane(target)
+    lines: dict[str, list[float]] = {}
+    for sop in wanted:
+        source = found.get(sop)
+        if sop == target_sop or source is None or not frame_uid \
+                or source.frame_of_reference_uid != frame_uid:
+            continue
+        source_plane = _plane(source)
+        line = reference_line(target_plane, source_plane) if target_plane and source_plane else None
+        if line:
+            lines[sop] = line
+    return lines

@@ -25,7 +25,9 @@ from flask import (
     url_for,
 )
 
-from app.services import measurements, permissions, rendering, viewer, viewer_export, volumes
+from app.services import (
+    measurements, permissions, rendering, viewer, viewer_export, viewer_planes, volumes,
+)
 from app.services.errors import Invalid
 from app.web.filters import patient_name
 from app.web.messages import N_
@@ -174,8 +176,8 @@ def panel(study_uid: str):
 @permission_required(permissions.STUDY_READ)
 def reference_lines(study_uid: str):
     """Where other images of the study cut the ``target`` image (定位线), in its pixel coordinates."""
-    lines = viewer.reference_lines(g.tenant, study_uid, request.args.get("target", ""),
-                                   request.args.getlist("source"))
+    lines = viewer_planes.reference_lines(g.tenant, study_uid, request.args.get("target", ""),
+                                          request.args.getlist("source"))
     response = jsonify(lines=lines)
     response.headers["Cache-Control"] = "private, max-age=600"  # geometry never changes
     return response
