@@ -11,7 +11,7 @@
   var params = new URLSearchParams(location.search);
   var S = { cx: null, cy: null, cz: null, rx: 0, ry: 0, rz: 0, st: +(params.get("st") || 0),
             sp: params.get("sp") || "mip", wc: null, ww: null };
-  var tool = "cross", views = [];
+  var tool = "cross", views = [], path = [];  // path: patient points of a curved MPR
 
   function field(key) { return form.querySelector('[data-key="' + key + '"]'); }
 
@@ -62,6 +62,14 @@
     var m = this.geom.image_to_display, u = col + 0.5, v = row + 0.5;
     return [m[0][0] * u + m[0][1] * v + m[0][2], m[1][0] * u + m[1][1] * v + m[1][2]];
   };
+  // Display point of a patient point, and whether it lies within a voxel of this plane.
+  View.prototype.project = function (p) {
+    var g = this.geom, d = [0, 1, 2].map(function (i) { return p[i] - g.origin[i]; });
+    function dot(a) { return d[0] * a[0] + d[1] * a[1] + d[2] * a[2]; }
+    var at = this.toDisplay(dot(g.col_axis) / g.spacing[0], dot(g.row_axis) / g.spacing[1]);
+    at.push(Math.abs(dot(g.normal)) <= Math.max.apply(null, g.volume.spacing));
+    return at;
+  };
   View.prototype.draw = function () {
     var g = this.geom, self = this, parts = [];
     if (!g) return;
@@ -73,6 +81,13 @@
       parts.push('<line class="xh xh-' + name + '" x1="' + a[0] + '" y1="' + a[1] + '" x2="' + b[0] +
                  '" y2="' + b[1] + '"/>');
     });
+    if (path.length) {
+      var pts = path.map(function (p) { return self.project(p); });
+      parts.push('<polyline class="xh-path" points="' + pts.map(function (q) { return q[0] + "," + q[1]; }).join(" ") + '"/>');
+      pts.forEach(function (q) {
+        parts.push('<circle class="xh-path-point' + (q[2] ? "" : " far") + '" cx="' + q[0] + '" cy="' + q[1] + '" r="4"/>');
+      });
+    }
     var c = this.toDisplay(g.crosshair_pixel[0], g.crosshair_pixel[1]);
     parts.push('<circle class="xh-point" cx="' + c[0] + '" cy="' + c[1] + '" r="6"/>');
     if (this.measure && this.measure.query === g.query) {
@@ -88,7 +103,11 @@
     if (info) info.textContent = g.crosshair.map(function (v) { return v.toFixed(1); }).join(", ") + " mm";
   };
 
-  function all(preview) { views.forEach(function (v) { v.show(preview); }); if (preview) settle(); }
+  function all(preview) {
+    views.forEach(function (v) { v.show(preview); });
+    if (path.length >= 2) showCpr(preview);
+    if (preview) settle();
+  }
   var settle = V.rester(function () { all(false); });
 
   function moveTo(point, preview) {
@@ -108,6 +127,7 @@
         var at = view.at(ev);
         if (t === "cross") moveTo(view.pick(at[0], at[1]), true);
         if (t === "length") start = { at: at, point: view.pick(at[0], at[1]) };
+        if (t === "path") { path.push(view.pick(at[0], at[1]).map(round)); pathChanged(); return false; }
       },
       move: function (dx, dy, ev) {
         var t = view.dragTool, r = window.devicePixelRatio || 1, at = view.at(ev);
@@ -138,6 +158,50 @@
     }, { passive: false });
     el.addEventListener("contextmenu", function (ev) { ev.preventDefault(); });
   });
+
+  // ---- curved MPR: the fourth viewport shows the reformat along the path once it has 2 points ----
+  var cprEl = document.querySelector('.v3d-vp[data-op="cpr"]'), vrEl = document.querySelector('.v3d-vp[data-op="vr"]');
+  var cpr = { angle: 0, pos: 0, length: 0, kind: "straight",
+              loader: new V.Loader(cprEl.querySelector(".v3d-img"), function (ok, url) { if (!ok) V.explain(url); }) };
+  function cprQuery(preview) {
+    var size = V.sizeOf(cprEl, preview ? 512 : 1024);
+    return { path: path.map(function (p) { return p.join(","); }).join(";"), kind: cpr.kind,
+             ang: cpr.angle, pos: cpr.kind === "cross" ? cpr.pos : null, wc: S.wc, ww: S.ww,
+             w: size.w, h: size.h, q: preview ? 60 : null };
+  }
+  function showCpr(preview) {
+    if (path.length < 2) return;
+    cpr.loader.want(V.url("cpr", cprQuery(preview), { kind: "straight", ang: 0 }));
+    cprEl.querySelector('[data-v="cpr"]').textContent = cpr.kind === "cross"
+      ? cpr.pos.toFixed(0) + " / " + cpr.length.toFixed(0) + " mm" : cpr.angle.toFixed(0) + "°";
+    if (preview) cprStill();
+  }
+  var cprStill = V.rester(function () { showCpr(false); });
+  function pathChanged() {
+    var on = path.length >= 2;
+    cprEl.hidden = !on; vrEl.hidden = on;
+    cpr.length = 0;
+    for (var i = 1; i < path.length; i++) {
+      cpr.length += Math.sqrt([0, 1, 2].reduce(function (s, k) { return s + Math.pow(path[i][k] - path[i - 1][k], 2); }, 0));
+    }
+    cpr.pos = Math.min(cpr.pos, cpr.length);
+    views.forEach(function (v) { v.draw(); });
+    showCpr(false);
+  }
+  cprEl.addEventListener("wheel", function (ev) {
+    ev.preventDefault();
+    var sign = ev.deltaY > 0 ? 1 : -1;
+    if (cpr.kind === "cross") cpr.pos = Math.max(0, Math.min(cpr.length, cpr.pos + 2 * sign));
+    else cpr.angle = ((cpr.angle + 10 * sign) % 360 + 360) % 360;  // turn the view round the path
+    showCpr(true);
+  }, { passive: false });
+  cprEl.querySelector('[data-key="kind"]').addEventListener("change", function (ev) {
+    cpr.kind = ev.target.value; showCpr(false);
+  });
+  cprEl.querySelector('[data-action="clear-path"]').addEventListener("click", function () {
+    path = []; pathChanged();
+  });
+  window.pacsCPR = { path: function () { return path; }, state: cpr };
 
   form.querySelectorAll("[data-tool]").forEach(function (b) {
     b.addEventListener("click", function () {

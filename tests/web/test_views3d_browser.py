@@ -136,3 +136,32 @@ def test_dragging_the_crosshair_moves_the_other_planes(study, app):
         page.mouse.move(coronal["x"] + coronal["width"] / 2, coronal["y"] + coronal["height"] / 2)
         page.mouse.wheel(0, 100)
         page.wait_for_function(f"Math.abs(pacsMPR.state.cy - {moved[1]}) > 0.5")
+
+
+def test_a_path_clicked_on_the_planes_gives_a_curved_reformat(study, app):
+    a, ct, _ = study
+    with serve(app) as base, chromium() as browser:
+        page = new_page(browser, base, "desktop")
+        login(page, base, a.doctor, PASSWORD)
+        page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr")
+        page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)")
+        page.click('[data-tool="path"]')
+        coronal = page.locator('.v3d-vp[data-plane="coronal"]').bounding_box()
+        cx = coronal["x"] + coronal["width"] / 2
+        for dy in (-60, -20, 20, 60):  # a path running head to feet through the coronal plane
+            page.mouse.click(cx + dy / 4, coronal["y"] + coronal["height"] / 2 + dy)
+        assert page.evaluate("pacsCPR.path().length") == 4
+        cpr = page.locator('.v3d-vp[data-op="cpr"]')
+        assert cpr.is_visible() and not page.locator('.v3d-vp[data-op="vr"]').is_visible()
+        page.wait_for_function("() => (document.querySelector('.v3d-vp[data-op=\"cpr\"] .v3d-img')"
+                               ".dataset.shown || '').includes('/cpr?')")
+        first = page.eval_on_selector('.v3d-vp[data-op="cpr"] .v3d-img', "i => i.dataset.shown")
+        assert "path=" in first
+        box = cpr.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.wheel(0, 100)  # turns the view round the path
+        page.wait_for_function(
+            "f => { const s = document.querySelector('.v3d-vp[data-op=\"cpr\"] .v3d-img').dataset.shown;"
+            " return s !== f && s.includes('ang=10') && !s.includes('q=60'); }", arg=first)
+        assert page.eval_on_selector('.v3d-vp[data-op="cpr"] .v3d-img', "i => i.naturalWidth") > 0
+        page.screenshot(path=str(OUT / "cpr-desktop.png"))
