@@ -235,4 +235,11 @@
   }));
   window.pacsMPR = { views: views, state: S };
   all(false);
+  // The volume rendering starts once every plane is on screen: its first render takes seconds.
+  var vrImg = vrEl.querySelector("img[data-src]"), waited = 0;
+  (function startVR() {
+    var ready = views.every(function (v) { return v.img.dataset.shown; });
+    if (ready || ++waited > 600) vrImg.src = vrImg.dataset.src;
+    else setTimeout(startVR, 100);
+  })();
 })(window.V3D);
