@@ -59,8 +59,10 @@ def test_favicon_is_linked_and_served(app, loaded, client_for):
     client = client_for(loaded.a.doctor)
     for page in (client.get("/"), client.get(f"/viewer/{loaded.study}")):
         assert '<link rel="icon" href="/static/favicon.svg"' in html(page)
+        assert '<link rel="icon" href="/static/favicon-32.png"' in html(page)  # browsers without SVG icons
     icon = client.get("/static/favicon.svg")
     assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    assert client.get("/static/favicon-32.png").mimetype == "image/png"
 
 
 def test_stack_json_is_gzipped_for_browsers_that_take_it(app, loaded, client_for):
