@@ -4,7 +4,8 @@
 // to their image nearest the same patient position along their slice normal (Image Position
 // (Patient) · normal, PS3.3 C.7.6.2.1.1); W/L follows between viewports of one modality, zoom
 // and pan between all. Cine steps through a stack at the chosen rate and direction; as every
-// frame goes through the viewport's one-request loader, a slow link drops frames, never queues.
+// frame goes through the viewport's latest-wins loader (at most three steps in flight), a slow
+// link drops frames, never queues.
 (function (global) {
   "use strict";
   var G = global.PacsGeom;
@@ -78,7 +79,7 @@
         i += c.step;
       } else i = (i + mode + n) % n;
       vp.dir = mode === 0 ? c.step : mode;
-      vp.index = i; vp.render(false); app.scrolled(vp);
+      vp.index = i; vp.render(false, true); app.scrolled(vp);  // steps of the stack: pipelined
       c.timer = setTimeout(tick, 1000 / fps);
     }
   }
