@@ -165,3 +165,20 @@ def test_a_path_clicked_on_the_planes_gives_a_curved_reformat(study, app):
             " return s !== f && s.includes('ang=10') && !s.includes('q=60'); }", arg=first)
         assert page.eval_on_selector('.v3d-vp[data-op="cpr"] .v3d-img', "i => i.naturalWidth") > 0
         page.screenshot(path=str(OUT / "cpr-desktop.png"))
+
+
+def test_fusion_on_a_coronal_plane(study, app):
+    a, ct, _ = study
+    with serve(app) as base, chromium() as browser:
+        page = new_page(browser, base, "desktop")
+        login(page, base, a.doctor, PASSWORD)
+        page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/fusion")
+        first = _shown(page)
+        page.select_option('[data-key="plane"]', "coronal")
+        coronal = _settled(page, first)
+        assert "o=coronal" in coronal and "cy=" in coronal and "k=" not in coronal
+        page.mouse.move(700, 450)
+        page.mouse.wheel(0, 100)
+        moved = _settled(page, coronal)
+        assert "o=coronal" in moved and moved != coronal
+        page.screenshot(path=str(OUT / "fusion-coronal.png"))
