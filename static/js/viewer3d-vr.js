@@ -138,5 +138,8 @@
   });
 
   window.addEventListener("resize", V.rester(function () { show("still"); }));
+  // The first view of a series builds its volume on the server: say so if it takes a while.
+  var slow = setTimeout(function () { V.status(V.data.text.preparing); }, 1200);
+  img.addEventListener("load", function () { clearTimeout(slow); }, { once: true });
   show("still"); updateExport();
 })(window.V3D);
