@@ -26,6 +26,7 @@ from app.services.errors import Conflict, Invalid
 from dicom_node import contexts, identifiers, outbound, statuses
 from dicom_node.identifiers import BadIdentifier, RetrieveRequest
 from dicom_node.outbound import Outgoing, SubOperations
+from dicom_node.part10 import FileMetaEncoder
 from dicom_node.sockets import on_conn_open
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Handlers:
         self.app = app
         self._tenants: WeakKeyDictionary[object, Tenant] = WeakKeyDictionary()
         self._lock = threading.Lock()
+        self._file_meta = FileMetaEncoder()
 
     def tenant(self, event: Event) -> Tenant | None:
         """The association's tenant (call inside an app context)."""
@@ -109,7 +111,7 @@ class Handlers:
                 return statuses.with_comment(statuses.NOT_AUTHORIZED, "institution not active")
             code = tenant.code
             try:
-                ingest.ingest(tenant, event.encoded_dataset(), actor(event))
+                ingest.ingest(tenant, self._file_meta.from_event(event), actor(event))
             except Invalid as exc:
                 log.info("C-STORE %s for %s refused: %s", sop_uid, code, exc.message)
                 return statuses.with_comment(statuses.STORE_CANNOT_UNDERSTAND, exc.message)

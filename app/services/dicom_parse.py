@@ -59,7 +59,10 @@ def parse(data: bytes) -> Parsed:
 
 
 def _check_complete(ds: Dataset, size: int) -> None:
-    for elem in ds.elements():
+    # keep_deferred: Dataset.elements() would read each deferred value (the pixel
+    # data) back out of the buffer just to look at its length.
+    for tag in ds.keys():
+        elem = ds.get_item(tag, keep_deferred=True)
         if not isinstance(elem, RawDataElement) or elem.length == _UNDEFINED:
             continue
         if elem.value is None:  # deferred: the value must lie inside the file

@@ -67,9 +67,12 @@ def ingest(tenant: Tenant, data: bytes, actor: Actor) -> IngestResult:
     Conflict
         The Series Instance UID is already indexed under another study.
     """
+    # hashlib releases the GIL on large buffers: the digest is computed on another
+    # core while this thread parses.
+    hashed = _WRITERS.submit(_sha256, data)
     parsed = parse(data)
     ds = parsed.dataset
-    sha = hashlib.sha256(data).hexdigest()
+    sha = hashed.result()
     existing = _stored_digest(tenant, str(ds.SOPInstanceUID))
     if existing is not None:
         return _duplicate(tenant, ds, existing == sha, actor)
@@ -106,6 +109,10 @@ def ingest(tenant: Tenant, data: bytes, actor: Actor) -> IngestResult:
             if existing is not None:
                 return _duplicate(tenant, ds, existing == sha, actor)
     raise AssertionError("unreachable")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _stored_digest(tenant: Tenant, sop_uid: str) -> str | None:
