@@ -117,7 +117,7 @@ def test_tampered_forged_and_expired_grants_are_403(setup, web):
     expired = setup.token(now=time.time() - 3 * 3600)
     response = web.get(f"/frames/{expired}/{setup.sops[0]}/0")
     assert response.status_code == 403
-    assert "expired" in response.get_data(as_text=True)
+    assert "已过期" in response.get_data(as_text=True)  # 图像链接已过期 (Chinese by default)
     short = setup.token(max_age=1)
     assert web.get(f"/frames/{short}/{setup.sops[0]}/0").status_code == 200
     with pytest.raises(Exception) as caught:

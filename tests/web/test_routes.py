@@ -23,8 +23,9 @@ def _rules() -> list[tuple[str, str, str]]:
                           "PACS_DATA_DIR": tmp, "STORAGE_URL": f"file://{tmp}/archive"})
     found = []
     for rule in app.url_map.iter_rules():
-        # /frames is authorised by a signed grant, not a session: tests/render_farm/test_frames.py
-        if rule.endpoint in PUBLIC or rule.rule.startswith(("/dicom-web", "/frames")):
+        # /frames and /vframes are authorised by a signed grant, not a session:
+        # tests/render_farm/test_frames.py and tests/web/test_views3d.py
+        if rule.endpoint in PUBLIC or rule.rule.startswith(("/dicom-web", "/frames", "/vframes")):
             continue
         methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
         found.append((rule.endpoint, rule.rule, "GET" if "GET" in methods else methods[0]))
