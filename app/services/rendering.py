@@ -24,9 +24,7 @@ import hashlib
 import hmac
 import logging
 import os
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -41,6 +39,7 @@ from app.services import audit, retrieve, tenancy
 from app.services.audit import Actor
 from app.services.errors import DomainError, Forbidden, Invalid, NotFound
 from app.services.query import Match
+from app.services.ttl_cache import TTLCache
 from render_farm.cache import DEFAULT_MAX_BYTES
 from render_farm.farm import Farm, LocalFarm, connect, process_cache
 from render_farm.jobs import Rendered, RenderError
@@ -330,39 +329,10 @@ class FrameRequest:
     etag: str
 
 
-class _TargetCache:
-    """(tenant id, study UID, SOP UID) → :class:`Target`, LRU with a TTL, thread-safe."""
-
-    def __init__(self, size: int = _TARGET_CACHE_SIZE, ttl_s: float = _TARGET_TTL_S) -> None:
-        self.size, self.ttl_s = size, ttl_s
-        self._items: OrderedDict[tuple, tuple[float, Target]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> Target | None:
-        with self._lock:
-            entry = self._items.get(key)
-            if entry is None or entry[0] < time.monotonic():
-                self._items.pop(key, None)
-                return None
-            self._items.move_to_end(key)
-            return entry[1]
-
-    def put(self, key: tuple, target: Target) -> None:
-        with self._lock:
-            self._items[key] = (time.monotonic() + self.ttl_s, target)
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def discard(self, key: tuple) -> None:
-        with self._lock:
-            self._items.pop(key, None)
-
-
-def _targets() -> _TargetCache:
+def _targets() -> TTLCache[Target]:
     ext = current_app.extensions
     if "pacs_render_targets" not in ext:
-        ext["pacs_render_targets"] = _TargetCache()
+        ext["pacs_render_targets"] = TTLCache(_TARGET_CACHE_SIZE, _TARGET_TTL_S)
     return ext["pacs_render_targets"]
 
 

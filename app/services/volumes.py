@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -37,6 +34,7 @@ from app.services import audit, ingest, rendering, retrieve, tenancy
 from app.services.audit import Actor
 from app.services.errors import Invalid, NotFound
 from app.services.rendering import Grant, RenderUnavailable
+from app.services.ttl_cache import TTLCache
 from render_farm.dsa import split_query
 from render_farm.farm import process_cache as rendering_cache
 from render_farm.fusion import split_query as split_fusion_query
@@ -81,34 +79,7 @@ class SeriesVolume:
         return len(self.paths)
 
 
-class _Cache:
-    """(tenant id, study UID, series UID) → :class:`SeriesVolume`, LRU with a TTL."""
-
-    def __init__(self) -> None:
-        self._items: OrderedDict[tuple, tuple[float, SeriesVolume]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> SeriesVolume | None:
-        with self._lock:
-            entry = self._items.get(key)
-            if entry is None or entry[0] < time.monotonic():
-                self._items.pop(key, None)
-                return None
-            self._items.move_to_end(key)
-            return entry[1]
-
-    def put(self, key: tuple, value: SeriesVolume) -> None:
-        with self._lock:
-            self._items[key] = (time.monotonic() + _CACHE_TTL_S, value)
-            while len(self._items) > _CACHE_SIZE:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-CACHE = _Cache()
+CACHE: TTLCache[SeriesVolume] = TTLCache(_CACHE_SIZE, _CACHE_TTL_S)
 
 
 def resolve(tenant: Tenant, study_uid: str, series_uid: str) -> SeriesVolume:

@@ -61,11 +61,11 @@ COUNT_SHOWN = """() => {
 }"""
 
 
-def archive() -> tuple[Path, str]:
+def archive(n_slices: int = N_SLICES, name: str = "browser") -> tuple[Path, str]:
     """(PACS data dir, Study Instance UID): the CT ingested once, kept in the cache."""
-    folder = ct_folder(N_SLICES)
+    folder = ct_folder(n_slices)
     files = sorted(str(p) for p in folder.glob("*.dcm"))
-    data_dir = CACHE / f"browser-pacs-ct{N_SLICES}"
+    data_dir = CACHE / f"{name}-pacs-ct{n_slices}"
     if not (data_dir / ".complete").exists():
         shutil.rmtree(data_dir, ignore_errors=True)
         data_dir.mkdir(parents=True)

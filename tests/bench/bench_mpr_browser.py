@@ -11,16 +11,14 @@ volume before the first plane exists. Median of 3 runs.
 """
 from __future__ import annotations
 
-import shutil
 import statistics
-import subprocess
 from pathlib import Path
 
 import pydicom
 
-from tests.bench.bench_browser import PASSWORD, TENANT, USER, _env, _logged_in, server, throttle
-from tests.bench.data import CACHE, ct_folder
-from tests.bench.stack import BIN, ROOT
+from tests.bench.bench_browser import _logged_in, server, throttle
+from tests.bench.bench_browser import archive as browser_archive
+from tests.bench.data import ct_folder
 from tests.live import chromium
 
 N_SLICES = 600
@@ -39,22 +37,9 @@ new PerformanceObserver(list => {
 
 def archive() -> tuple[Path, str, str]:
     """(PACS data dir, Study UID, Series UID): the CT ingested once, kept in the cache."""
-    folder = ct_folder(N_SLICES)
-    files = sorted(str(p) for p in folder.glob("*.dcm"))
-    data_dir = CACHE / f"mpr-pacs-ct{N_SLICES}"
-    if not (data_dir / ".complete").exists():
-        shutil.rmtree(data_dir, ignore_errors=True)
-        data_dir.mkdir(parents=True)
-        for args in (("db", "upgrade"),
-                     ("pacs", "create-tenant", "--code", TENANT, "--name", "Bench", "--ae", TENANT),
-                     ("pacs", "create-user", "--tenant", TENANT, "--username", USER,
-                      "--password", PASSWORD, "--role", "radiologist"),
-                     ("pacs", "import", *files, "--tenant", TENANT)):
-            subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT,
-                           env=_env(data_dir), check=True, capture_output=True)
-        (data_dir / ".complete").touch()
-    ds = pydicom.dcmread(files[0], stop_before_pixels=True)
-    return data_dir, str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
+    data_dir, study = browser_archive(N_SLICES, "mpr")
+    first = next(iter(sorted(ct_folder(N_SLICES).glob("*.dcm"))))
+    return data_dir, study, str(pydicom.dcmread(first, stop_before_pixels=True).SeriesInstanceUID)
 
 
 def run() -> dict:
