@@ -110,10 +110,26 @@
   }
   var settle = V.rester(function () { all(false); });
 
-  function moveTo(point, preview) {
+  function moveTo(point, preview, quiet) {
     S.cx = round(point[0]); S.cy = round(point[1]); S.cz = round(point[2]);
     all(preview);
+    if (!quiet) tellOthers();
   }
+
+  // The 3-D cursor (定位) across windows: the 2-D viewer, its second monitor and other MPR pages
+  // of the same study and frame of reference follow this crosshair, and this one follows theirs.
+  var channel = "BroadcastChannel" in window ? new BroadcastChannel("pacs-cursor") : null;
+  var windowId = Math.random().toString(36).slice(2);
+  var tellOthers = V.rester(function () {
+    if (channel && S.cx !== null && V.data.frameOfReference) channel.postMessage({
+      type: "cursor", study: V.data.study, for: V.data.frameOfReference,
+      point: [S.cx, S.cy, S.cz], from: windowId });
+  });
+  if (channel) channel.onmessage = function (ev) {
+    var m = ev.data || {};
+    if (m.type === "cursor" && m.from !== windowId && m.study === V.data.study &&
+        m.for === V.data.frameOfReference && m.point && m.point.length === 3) moveTo(m.point, false, true);
+  };
   function round(v) { return Math.round(v * 100) / 100; }
 
   document.querySelectorAll('.v3d-vp[data-op="mpr"]').forEach(function (el) {

@@ -182,3 +182,34 @@ def test_fusion_on_a_coronal_plane(study, app):
         moved = _settled(page, coronal)
         assert "o=coronal" in moved and moved != coronal
         page.screenshot(path=str(OUT / "fusion-coronal.png"))
+
+
+def test_the_mpr_crosshair_follows_and_leads_the_3d_cursor_of_other_windows(study, app):
+    a, ct, _ = study
+    with serve(app) as base, chromium() as browser:
+        first = new_page(browser, base, "desktop")
+        login(first, base, a.doctor, PASSWORD)
+        url = f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr"
+        first.goto(url)
+        second = first.context.new_page()
+        second.goto(url)
+        for page in (first, second):
+            page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)"
+                                   " && pacsMPR.state.cx !== null")
+        # A cursor message as the 2-D viewer sends it moves both MPR pages' crosshairs.
+        first.evaluate("""s => new BroadcastChannel('pacs-cursor').postMessage({type: 'cursor',
+            study: s.study, for: s.for, point: [12.5, -20, -50], from: 'viewer-2d'})""",
+                       {"study": ct.study_uid, "for": first.evaluate("V3D.data.frameOfReference")})
+        for page in (first, second):
+            page.wait_for_function("pacsMPR.state.cx === 12.5 && pacsMPR.state.cz === -50")
+        # A click in one MPR page moves the other.
+        axial = first.locator('.v3d-vp[data-plane="axial"]').bounding_box()
+        first.mouse.click(axial["x"] + axial["width"] * 0.3, axial["y"] + axial["height"] * 0.5)
+        first.wait_for_function("pacsMPR.state.cx !== 12.5")
+        moved = first.evaluate("[pacsMPR.state.cx, pacsMPR.state.cy, pacsMPR.state.cz]")
+        second.wait_for_function(f"pacsMPR.state.cx === {moved[0]} && pacsMPR.state.cy === {moved[1]}")
+        # Another frame of reference is ignored.
+        first.evaluate("""s => new BroadcastChannel('pacs-cursor').postMessage({type: 'cursor',
+            study: s, for: '1.2.3.other', point: [99, 99, 99], from: 'x'})""", ct.study_uid)
+        first.wait_for_timeout(500)
+        assert first.evaluate("pacsMPR.state.cx") == moved[0]
