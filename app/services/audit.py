@@ -5,6 +5,7 @@ Events carry usernames, AE titles and UIDs — never patient names.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -80,32 +81,37 @@ def access(tenant: Tenant | None, actor: Actor, action: str, object_type: str = 
     a second) can drop it. Changes to data keep using :func:`record`,
     whose commit is durable before the caller answers.
     """
-    record(tenant, actor, action, object_type, object_uid, outcome, detail)
-    _commit_without_flush()
+    _relax_this_commit()
+    insert(tenant, actor, action, object_type, object_uid, outcome, detail)
+    db.session.commit()
 
 
-def _commit_without_flush() -> None:
+def _relax_this_commit() -> None:
+    """Let the current transaction's commit skip waiting for the disk."""
     conn = db.session.connection()
     dialect = conn.dialect.name
     if dialect == "postgresql":
         conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")  # this transaction only
-        db.session.commit()
     elif dialect == "sqlite":
-        # WAL + NORMAL: the commit is appended to the WAL, fsynced at the next
-        # checkpoint. app.database restores FULL when the connection goes back to
-        # the pool, before any other transaction can use it.
+        # WAL + NORMAL: the commit is appended to the WAL, fsynced at the next durable
+        # commit or checkpoint. app.database restores FULL when the connection goes back to
+        # the pool, before any other transaction can use it. SQLite allows the change only
+        # outside a transaction: after a write in this one, the commit stays durable.
         pooled = conn.connection
+        try:
+            pooled.driver_connection.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.OperationalError:
+            return
         pooled.info[RELAXED_SYNC] = True
-        pooled.driver_connection.execute("PRAGMA synchronous=NORMAL")
-        db.session.commit()
-    else:
-        db.session.commit()
+
+
+_INSERT = sa.insert(AuditEvent)
 
 
 def insert(tenant: Tenant | None, actor: Actor, action: str, object_type: str = "",
            object_uid: str = "", outcome: str = "success", detail: str = "") -> None:
     """:func:`record` as one Core INSERT in the current transaction, for hot paths."""
-    db.session.execute(sa.insert(AuditEvent).values(
+    db.session.execute(_INSERT.values(
         tenant_id=tenant.id if tenant else None, at=utcnow(), actor=actor.name[:80],
         actor_type=actor.kind, source=actor.source[:80], action=action,
         object_type=object_type, object_uid=object_uid[:128], outcome=outcome,
