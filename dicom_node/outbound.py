@@ -26,6 +26,7 @@ from pynetdicom.events import Event
 from app.services import query, retrieve
 from app.services.query import Level, Match
 from dicom_node.identifiers import RetrieveRequest
+from dicom_node.stored import StoredInstance
 
 if TYPE_CHECKING:
     from app.models import Instance, Tenant
@@ -77,12 +78,13 @@ def load(item: Outgoing, accepted: set[str], read: Callable[[Outgoing], bytes]) 
     context, and the sub-operation is counted failed (PS3.4 §C.4.2, §C.4.3).
     """
     data = item.path.read_bytes() if item.path is not None else read(item)
-    ds = dcmread(DicomBytesIO(data))
     stored = UID(item.transfer_syntax_uid)
-    if stored in accepted or not (accepted & _LITTLE_ENDIAN):
-        return ds
-    if not stored.is_compressed and stored.is_little_endian:
-        return ds  # pynetdicom re-encodes explicit/implicit/deflated little endian itself
+    if stored in accepted or not (accepted & _LITTLE_ENDIAN) \
+            or (not stored.is_compressed and stored.is_little_endian):
+        # Sent as stored on a context with the stored syntax; pynetdicom re-encodes
+        # explicit/implicit/deflated little endian itself (dicom_node.stored).
+        return StoredInstance(data, item.sop_class_uid, item.sop_uid)
+    ds = dcmread(DicomBytesIO(data))
     try:
         if stored.is_compressed:
             with warnings.catch_warnings():

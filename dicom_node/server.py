@@ -18,7 +18,7 @@ from flask import Flask
 from pynetdicom import AE, _config
 from pynetdicom.transport import ThreadedAssociationServer
 
-from dicom_node import contexts, memory, reactor
+from dicom_node import contexts, memory, reactor, stored
 from dicom_node.handlers import Handlers
 
 log = logging.getLogger(__name__)
@@ -41,13 +41,15 @@ def configure_pynetdicom() -> None:
     Identifiers are not logged (they carry patient names), and the standard
     per-PDU logging handlers are not bound, which also saves work per message.
     The polling loops wake on work (:mod:`dicom_node.reactor`), and large
-    buffers reuse heap pages (:mod:`dicom_node.memory`).
+    buffers reuse heap pages (:mod:`dicom_node.memory`). Stored instances go
+    out as stored bytes (:mod:`dicom_node.stored`).
     """
     _config.LOG_REQUEST_IDENTIFIERS = False
     _config.LOG_RESPONSE_IDENTIFIERS = False
     _config.LOG_HANDLER_LEVEL = "none"
     reactor.install()
     memory.tune_malloc()
+    stored.install()
     pynetdicom_log = logging.getLogger("pynetdicom")
     if pynetdicom_log.level == logging.NOTSET:
         pynetdicom_log.setLevel(logging.WARNING)

@@ -77,16 +77,18 @@ def ingest(tenant: Tenant, data: bytes, actor: Actor) -> IngestResult:
     if existing is not None:
         return _duplicate(tenant, ds, existing == sha, actor)
     key = storage.content_key(tenant.id, sha)
-    # The file is written and fsynced on another thread while this one prepares
-    # the index rows; the commit waits for it, so the index never points at a
-    # file that is not durable.
+    # The file is written and fsynced on another thread while this one resolves
+    # the parents (reads only). The index rows are written after the file is
+    # durable, so the index never points at a file that is not, and the
+    # database's write lock (SQLite: one writer for every process) is held
+    # for the statements and the commit only, never across the file's fsyncs.
     written = _WRITERS.submit(archive().put, key, data)
     for attempt in range(_RETRIES):
         try:
             parents, cached = index_parents.resolve(tenant, ds)
+            written.result()
             result = _index(tenant, ds, parents, parsed.transfer_syntax_uid, key, sha,
                             len(data), actor)
-            written.result()
             db.session.commit()
             if not cached:
                 index_parents.CACHE.put(index_parents.cache_key(tenant, ds), parents)

@@ -1,6 +1,12 @@
-"""DIMSE: C-STORE in (1 and 4 associations), C-MOVE and C-GET out, C-FIND latency."""
+"""DIMSE: C-STORE in (1 and 4 associations), C-MOVE and C-GET out, C-FIND latency.
+
+Besides instances/s, each transfer reports the node's CPU time per instance
+(all node processes, from ``/proc``) and the load average: on a shared
+machine wall-clock rates move with other work, CPU per instance much less.
+"""
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import statistics
@@ -33,19 +39,61 @@ def _count(stack: Stack) -> int:
     return n
 
 
+def _process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        for child in children.read_text().split():
+            pids += _process_tree(int(child))
+    return pids
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of ``pids`` (threads included, also those that ended)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class NodeCpu:
+    """Node CPU time and load average over a ``with`` block (Linux ``/proc``)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.pids = _process_tree(stack.procs[0].pid) if Path("/proc").exists() else []
+        self.seconds = 0.0
+
+    def __enter__(self) -> "NodeCpu":
+        self.seconds = -_cpu_seconds(self.pids)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds += _cpu_seconds(self.pids)
+        self.load = os.getloadavg()[0]
+
+    def figures(self, instances: int, elapsed: float) -> dict:
+        return {"instances_per_s": instances / elapsed, "seconds": elapsed,
+                "node_cpu_ms_per_instance": 1000 * self.seconds / instances,
+                "load_average_1min": self.load}
+
+
 def store(database: str, associations: int, files: list[Path]) -> dict:
-    """Instances/s and MB/s of C-STORE into a fresh archive."""
+    """Instances/s, MB/s and node CPU per instance of C-STORE into a fresh archive."""
     size = sum(f.stat().st_size for f in files)
     with Stack(database) as stack:
         chunks = [files[i::associations] for i in range(associations)]
-        start = time.perf_counter()
-        with ThreadPoolExecutor(associations) as pool:
-            list(pool.map(lambda c: _storescu(stack.dicom_port, c), chunks))
-        elapsed = time.perf_counter() - start
+        with NodeCpu(stack) as cpu:
+            start = time.perf_counter()
+            with ThreadPoolExecutor(associations) as pool:
+                list(pool.map(lambda c: _storescu(stack.dicom_port, c), chunks))
+            elapsed = time.perf_counter() - start
         stored = _count(stack)
     assert stored == len(files), f"stored {stored} of {len(files)}"
-    return {"instances_per_s": len(files) / elapsed, "mb_per_s": size / elapsed / 1e6,
-            "seconds": elapsed}
+    return {**cpu.figures(len(files), elapsed), "mb_per_s": size / elapsed / 1e6}
 
 
 def retrieve(files: list[Path]) -> dict:
@@ -65,20 +113,27 @@ def retrieve(files: list[Path]) -> dict:
         try:
             wait_port(dest_port)
             stack.add_peer("DEST", dest_port)
-            start = time.perf_counter()
-            subprocess.run(["movescu", "-aec", CALLED_AE, "-aem", "DEST", "-S", *keys, "127.0.0.1",
-                            str(stack.dicom_port)], check=True, capture_output=True)
-            results["cmove_instances_per_s"] = len(files) / (time.perf_counter() - start)
+            with NodeCpu(stack) as cpu:
+                start = time.perf_counter()
+                subprocess.run(["movescu", "-aec", CALLED_AE, "-aem", "DEST", "-S", *keys,
+                                "127.0.0.1", str(stack.dicom_port)], check=True,
+                               capture_output=True)
+                elapsed = time.perf_counter() - start
+            results["cmove"] = cpu.figures(len(files), elapsed)
+            results["cmove_instances_per_s"] = len(files) / elapsed
             moved = sum(1 for p in out.rglob("*") if p.is_file())
             assert moved == len(files), f"moved {moved}"
         finally:
             scp.terminate()
             scp.wait()
         get_dir = Path(tempfile.mkdtemp())
-        start = time.perf_counter()
-        subprocess.run(["getscu", "-aec", CALLED_AE, "-S", *keys, "-od", str(get_dir), "127.0.0.1",
-                        str(stack.dicom_port)], check=True, capture_output=True)
-        results["cget_instances_per_s"] = len(files) / (time.perf_counter() - start)
+        with NodeCpu(stack) as cpu:
+            start = time.perf_counter()
+            subprocess.run(["getscu", "-aec", CALLED_AE, "-S", *keys, "-od", str(get_dir),
+                            "127.0.0.1", str(stack.dicom_port)], check=True, capture_output=True)
+            elapsed = time.perf_counter() - start
+        results["cget"] = cpu.figures(len(files), elapsed)
+        results["cget_instances_per_s"] = len(files) / elapsed
         got = sum(1 for p in get_dir.rglob("*") if p.is_file())
         assert got == len(files), f"got {got}"
         shutil.rmtree(out, ignore_errors=True)

@@ -36,6 +36,29 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
+def listeners(port: int) -> int:
+    """How many sockets listen on TCP ``port`` (Linux: several with SO_REUSEPORT)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
+def wait_listeners(port: int, count: int, timeout: float = 60) -> None:
+    """Wait until ``count`` processes listen on ``port``, so that parallel associations
+    can spread over all node processes from the first one."""
+    deadline = time.monotonic() + timeout
+    while listeners(port) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 class Stack:
     """Start with ``with Stack(database='sqlite'|'postgresql') as s:``."""
 
@@ -76,6 +99,8 @@ class Stack:
         self._spawn([str(BIN / "flask"), "--app", "wsgi", "pacs", "dicom-node",
                      "--processes", str(self.node_processes)])
         wait_port(self.dicom_port)
+        if Path("/proc/net/tcp").exists():
+            wait_listeners(self.dicom_port, self.node_processes)
         if self.with_web:
             self._spawn([str(BIN / "gunicorn"), "--workers", "2", "--threads", "4", "--bind",
                          f"127.0.0.1:{self.http_port}", "--log-level", "warning", "wsgi:app"])
