@@ -91,10 +91,9 @@
     var c = this.toDisplay(g.crosshair_pixel[0], g.crosshair_pixel[1]);
     parts.push('<circle class="xh-point" cx="' + c[0] + '" cy="' + c[1] + '" r="6"/>');
     if (this.measure && this.measure.query === g.query) {
-      var m = this.measure, p = m.display;
-      parts.push('<g class="mpr-measure"><line x1="' + p[0][0] + '" y1="' + p[0][1] + '" x2="' + p[1][0] +
-                 '" y2="' + p[1][1] + '"/><text x="' + (p[1][0] + 6) + '" y="' + (p[1][1] - 6) + '">' +
-                 m.mm.toFixed(1) + " mm</text></g>");
+      var m = this.measure, p = m.display, last = p[p.length - 1];
+      parts.push('<g class="mpr-measure"><polyline points="' + p.map(function (q) { return q.join(","); }).join(" ") +
+                 '"/><text x="' + (last[0] + 6) + '" y="' + (last[1] - 6) + '">' + m.label + "</text></g>");
     }
     this.svg.innerHTML = parts.join("");
     var slab = this.el.querySelector('[data-v="slab"]');
@@ -102,6 +101,25 @@
     var info = this.el.querySelector('[data-v="info"]');
     if (info) info.textContent = g.crosshair.map(function (v) { return v.toFixed(1); }).join(", ") + " mm";
   };
+
+  // Angle: arm, vertex, arm — three clicks in one plane; the angle is taken in patient space.
+  var angle = null;
+  function angleClick(view, at) {
+    if (!angle || angle.view !== view || angle.points.length === 3) angle = { view: view, points: [], display: [] };
+    angle.points.push(view.pick(at[0], at[1])); angle.display.push(at);
+    var label = "";
+    if (angle.points.length === 3) {
+      var a = angle.points[0], b = angle.points[1], c = angle.points[2];
+      var u = [0, 1, 2].map(function (i) { return a[i] - b[i]; }), w = [0, 1, 2].map(function (i) { return c[i] - b[i]; });
+      var dot = u[0] * w[0] + u[1] * w[1] + u[2] * w[2];
+      var norm = Math.sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]) * Math.sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
+      var degrees = norm ? Math.acos(Math.max(-1, Math.min(1, dot / norm))) * 180 / Math.PI : 0;
+      label = degrees.toFixed(1) + "°";
+      V.status(V.data.text.angle + " " + label);
+    }
+    view.measure = { query: view.geom.query, display: angle.display.slice(), label: label };
+    view.draw();
+  }
 
   function all(preview) {
     views.forEach(function (v) { v.show(preview); });
@@ -143,6 +161,7 @@
         var at = view.at(ev);
         if (t === "cross") moveTo(view.pick(at[0], at[1]), true);
         if (t === "length") start = { at: at, point: view.pick(at[0], at[1]) };
+        if (t === "angle") { angleClick(view, at); return false; }
         if (t === "path") { path.push(view.pick(at[0], at[1]).map(round)); pathChanged(); return false; }
       },
       move: function (dx, dy, ev) {
@@ -158,7 +177,7 @@
         else if (t === "length" && start) {
           var end = view.pick(at[0], at[1]);
           var mm = Math.sqrt([0, 1, 2].reduce(function (s, i) { return s + Math.pow(end[i] - start.point[i], 2); }, 0));
-          view.measure = { query: view.geom.query, display: [start.at, at], mm: mm };
+          view.measure = { query: view.geom.query, display: [start.at, at], label: mm.toFixed(1) + " mm" };
           view.draw();
           V.status(V.data.text.length + " " + mm.toFixed(1) + " mm");
         }

@@ -213,3 +213,32 @@ def test_the_mpr_crosshair_follows_and_leads_the_3d_cursor_of_other_windows(stud
             study: s, for: '1.2.3.other', point: [99, 99, 99], from: 'x'})""", ct.study_uid)
         first.wait_for_timeout(500)
         assert first.evaluate("pacsMPR.state.cx") == moved[0]
+
+
+def test_length_and_angle_in_a_plane_are_measured_in_patient_mm(study, app):
+    a, ct, _ = study
+    with serve(app) as base, chromium() as browser:
+        page = new_page(browser, base, "desktop")
+        login(page, base, a.doctor, PASSWORD)
+        page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr")
+        page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)")
+        box = page.locator('.v3d-vp[data-plane="axial"]').bounding_box()
+        x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        # The same screen points mapped to patient mm in Python from the farm's geometry.
+        expected = page.evaluate("""([x0, y0, dx]) => {
+            const v = pacsMPR.views[0], r = v.img.getBoundingClientRect();
+            const at = (cx, cy) => [(cx - r.left) * v.size.w / r.width, (cy - r.top) * v.size.h / r.height];
+            const a = v.pick(...at(x0, y0)), b = v.pick(...at(x0 + dx, y0));
+            return Math.hypot(b[0] - a[0], b[1] - a[1], b[2] - a[2]); }""", [x0, y0, 200])
+        page.click('[data-tool="length"]')
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(x0 + 200, y0, steps=5)
+        page.mouse.up()
+        label = page.locator('.v3d-vp[data-plane="axial"] .mpr-measure text').text_content()
+        assert abs(float(label.split()[0]) - expected) < 0.15
+        page.click('[data-tool="angle"]')
+        for dx, dy in ((150, 0), (0, 0), (0, -150)):  # a right angle on screen is a right angle in mm
+            page.mouse.click(x0 + dx, y0 + dy)
+        label = page.locator('.v3d-vp[data-plane="axial"] .mpr-measure text').text_content()
+        assert abs(float(label.rstrip("°")) - 90.0) < 1.0
