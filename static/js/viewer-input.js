@@ -1,6 +1,7 @@
 // Pointer, wheel and touch handling of the viewports.
 //
-// Mouse: the left button does the chosen tool (W/L, scroll, pan, zoom, magnifier or a measurement),
+// Mouse: the left button does the chosen tool (W/L, scroll, pan, zoom, magnifier, 3-D cursor or a
+// measurement),
 // the middle button pans, the right button zooms; the wheel scrolls through images, Ctrl+wheel
 // (and a touchpad pinch) zooms at the pointer. Touch: one finger does the chosen tool, two fingers
 // pinch to zoom and move to pan.
@@ -41,6 +42,7 @@
       drag = begin(e, tool);
       if (Tools.isTool(tool)) Tools.start(vp, tool, e);
       else if (tool === "magnify") vp.lens(e.clientX, e.clientY);
+      else if (tool === "cursor") app.cursorAt(vp, e.clientX, e.clientY);
       e.preventDefault();
     });
 
@@ -67,6 +69,7 @@
           break;
         }
         case "magnify": vp.lens(e.clientX, e.clientY); break;
+        case "cursor": app.cursorAt(vp, e.clientX, e.clientY); break;
         default: if (Tools.isTool(drag.tool)) Tools.move(vp, e);
       }
     });

@@ -290,6 +290,7 @@
     this.svg.setAttribute("preserveAspectRatio", "none");
     global.PacsTools.draw(this, geo, css);
     if (global.PacsReference) global.PacsReference.draw(this, geo, css);
+    if (global.PacsCursor) global.PacsCursor.draw(this, geo, css);
   };
   Viewport.prototype.value = function (key, text) {
     var el = this.corners.querySelector('[data-v="' + key + '"]');

@@ -150,6 +150,7 @@
   app.shown = function (vp) { if (vp === app.active) toolbarState(); };
   window.PacsReference.install(app);  // wraps app.shown: other viewports redraw their lines
   window.PacsMonitor.install(app, data, root);  // wraps app.scrolled: the second window follows
+  window.PacsCursor.install(app, data);  // wraps app.scrolled: the 3-D cursor's moves stay its own
 
   // ---- annotations and key images ----
   function annotationsOf(study) {
@@ -325,7 +326,7 @@
 
   // ---- keyboard ----
   var KEYS = { w: "wl", s: "scroll", p: "pan", z: "zoom", m: "magnify", l: "length", a: "angle",
-               e: "ellipse", d: "probe", t: "text" };
+               e: "ellipse", d: "probe", t: "text", c: "cursor" };
   document.addEventListener("keydown", function (e) {
     if (e.target.closest && e.target.closest("input, select, textarea") || e.ctrlKey || e.metaKey || e.altKey) return;
     var vp = app.active, k = e.key;
