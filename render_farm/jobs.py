@@ -140,6 +140,7 @@ OPERATIONS: dict[str, Callable[..., tuple[bytes, str]]] = {
     "cpr": _deferred("render_farm.cpr", "cpr_frame"),
     "vr": _deferred("render_farm.vr", "vr_frame"),
     "fusion": _deferred("render_farm.fusion", "fusion_frame"),
+    "fusion_probe": _deferred_json("render_farm.fusion_probe", "fusion_probe"),
     "dsa": _deferred("render_farm.dsa", "dsa_frame"),
 }
 

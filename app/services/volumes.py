@@ -346,18 +346,18 @@ def render(volume: SeriesVolume, operation: str, query: str,
         params = {"path": volume.paths[0], "source_key": f"{volume.key}/dsa",
                   "query": query, "frame": _frame_of(query)}
     elif operation == "fusion":
-        if overlay is None:
-            raise Invalid("fusion needs an overlay series")
-        if overlay.frame_of_reference_uid != volume.frame_of_reference_uid \
-                or not volume.frame_of_reference_uid:
-            raise Invalid("the overlay series is not in the same frame of reference")
+        _same_frame(volume, overlay)
         params = {"base_key": volume.key, "base_paths": list(volume.paths),
-                  "overlay_key": overlay.key, "overlay_paths": list(overlay.paths),
-                  "query": query}
+                  "overlay_key": overlay.key,  # type: ignore[union-attr]
+                  "overlay_paths": list(overlay.paths), "query": query}  # type: ignore[union-attr]
     elif operation in VOLUME_OPERATIONS:
         params = {"volume_key": volume.key, "paths": list(volume.paths), "query": query}
     else:
         raise NotFound("no such view")
+    return _run(volume, operation, params)
+
+
+def _run(volume: SeriesVolume, operation: str, params: dict) -> Rendered:
     try:
         return rendering.farm().run(operation, params, volume.affinity)
     except RenderError as exc:
@@ -369,6 +369,22 @@ def render(volume: SeriesVolume, operation: str, query: str,
             CACHE.clear()
             raise NotFound("a stored image of this series is missing") from exc
         raise RenderUnavailable("the view could not be rendered; try again") from exc
+
+
+def probe(volume: SeriesVolume, overlay: SeriesVolume, query: str, x: float, y: float) -> bytes:
+    """JSON of the values under display point (x, y) of a fused view: base HU, overlay, SUVbw."""
+    _same_frame(volume, overlay)
+    params = {"base_key": volume.key, "base_paths": list(volume.paths), "overlay_key": overlay.key,
+              "overlay_paths": list(overlay.paths), "query": query, "x": x, "y": y}
+    return _run(volume, "fusion_probe", params).body
+
+
+def _same_frame(volume: SeriesVolume, overlay: SeriesVolume | None) -> None:
+    if overlay is None:
+        raise Invalid("fusion needs an overlay series")
+    if overlay.frame_of_reference_uid != volume.frame_of_reference_uid \
+            or not volume.frame_of_reference_uid:
+        raise Invalid("the overlay series is not in the same frame of reference")
 
 
 def _frame_of(query: str) -> int:

@@ -29,7 +29,7 @@ SERVICE_MESSAGES = [
     # Volume rendering presets (render_farm.vr_presets titles).
     N_("CT bone"), N_("CT soft tissue"), N_("CTA vessels"), N_("CT lung"), N_("CT chest, contrast"),
     N_("MIP"), N_("MR angio"), N_("MR default"),
-    N_("choose a step between planes from the list"),
+    N_("choose a step between planes from the list"), N_("at: expected the display point as x,y"),
 ]
 
 

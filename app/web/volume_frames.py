@@ -7,10 +7,12 @@ overlay series in the path: ``/vframes/<grant>/<series_uid>/fusion/<overlay_uid>
 """
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import Blueprint, Response, request
 
 from app.services import rendering, volumes
-from app.services.errors import NotFound
+from app.services.errors import Invalid, NotFound
 from app.web.frames import _sessionless
 
 bp = Blueprint("volume_frames", __name__, url_prefix="/vframes")
@@ -45,3 +47,17 @@ def fusion(token: str, series_uid: str, overlay_uid: str):
     found = rendering.verify(token)
     return _answer(volumes.for_grant(found, series_uid), "fusion",
                    volumes.for_grant(found, overlay_uid))
+
+
+@bp.get("/<token>/<series_uid>/fusion/<overlay_uid>/probe")
+def fusion_probe(token: str, series_uid: str, overlay_uid: str):
+    """Values under ``at=x,y`` (output pixels) of the fused view in the rest of the query."""
+    found = rendering.verify(token)
+    args = request.args.to_dict()
+    try:
+        x, y = (float(v) for v in args.pop("at", "").split(","))
+    except ValueError as exc:
+        raise Invalid("at: expected the display point as x,y") from exc
+    body = volumes.probe(volumes.for_grant(found, series_uid), volumes.for_grant(found, overlay_uid),
+                         urlencode(args), x, y)
+    return Response(body, mimetype="application/json", headers={"Cache-Control": "no-store"})

@@ -66,6 +66,23 @@
     },
   });
   vp.addEventListener("contextmenu", function (ev) { ev.preventDefault(); });
+  // Click (without dragging): the values under the pointer — base HU, overlay value, SUVbw.
+  var down = null, probeEl = vp.querySelector('[data-v="probe"]');
+  vp.addEventListener("pointerdown", function (ev) { down = [ev.clientX, ev.clientY]; });
+  vp.addEventListener("click", function (ev) {
+    if (!down || Math.abs(ev.clientX - down[0]) + Math.abs(ev.clientY - down[1]) > 3) return;
+    var r = img.getBoundingClientRect(), q = state(false);
+    q.at = ((ev.clientX - r.left) * q.w / r.width).toFixed(1) + "," + ((ev.clientY - r.top) * q.h / r.height).toFixed(1);
+    delete q.q;
+    fetch(V.url("fusion/" + V.data.overlay + "/probe", q), { credentials: "same-origin" })
+      .then(function (resp) { return resp.ok ? resp.json() : Promise.reject(resp); })
+      .then(function (p) {
+        var parts = [V.data.text.base + " " + p.base];
+        if (p.overlay !== null) parts.push(p.overlay_modality + " " + p.overlay);
+        if (p.suv !== null) parts.push("SUV " + p.suv.toFixed(2));
+        probeEl.textContent = parts.join(" · ");
+      }).catch(function () { V.status(V.data.text.failed); });
+  });
   window.addEventListener("resize", V.rester(function () { show(false); }));
   show(false);
 })(window.V3D);

@@ -226,3 +226,22 @@ def test_saving_a_reformatted_series_archives_it_for_the_2d_viewer(loaded, clien
     bad = doctor.post(f"/viewer3d/{loaded.study}/{loaded.ct}/derive", data={"o": "coronal", "step": "0.01"})
     assert bad.status_code == 400
     assert db.session.execute(db.select(db.func.count(Series.id))).scalar_one() == count
+
+
+def test_fusion_probe_gives_hu_and_suv_under_a_point(loaded, client_for):
+    doctor = client_for(loaded.a.doctor)
+    [src] = _images(html(doctor.get(f"/viewer3d/{loaded.study}/{loaded.ct}/fusion")))
+    probe = src.replace("?", "/probe?", 1)
+    centre = doctor.get(probe + f"&at={volumes.PAGE_SIZE / 2},{volumes.PAGE_SIZE / 2}").get_json()
+    corner = doctor.get(probe + "&at=2,2").get_json()
+    assert corner["base"] < -900  # air outside the body
+    assert -200 < centre["base"] < 400  # soft tissue or contrast in the chest
+    assert centre["overlay_modality"] == "PT" and centre["overlay"] is not None
+    assert centre["suv"] is not None and 0 < centre["suv"] < 50
+    # The SUV is the stored value times the series' SUVbw factor, the same everywhere.
+    other = doctor.get(probe + f"&at={volumes.PAGE_SIZE / 3},{volumes.PAGE_SIZE / 2}").get_json()
+    if other["overlay"] and centre["overlay"]:
+        assert abs(centre["suv"] / centre["overlay"] - other["suv"] / other["overlay"]) < 1e-3 * (
+            centre["suv"] / centre["overlay"]) + 1e-4
+    bad = doctor.get(probe + "&at=nowhere", headers={"Accept": "application/json"})
+    assert bad.status_code == 400 and "x,y" in bad.get_json()["error"]
