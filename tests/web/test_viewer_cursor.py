@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.demo import synthetic
-from app.services import ingest
+from app.services import ingest, volumes
 from render_farm.viewport import ViewState, display_to_image
 from tests.conftest import PASSWORD, make_tenant
 from tests.web.screenshots import ARTIFACTS, CHROMIUM, chromium, login, new_page, serve
@@ -27,6 +27,7 @@ CT_SLICES, CT_STEP, PET_STEP = 24, 1.25, 3.75  # the PET: 8 slices of 3.75 mm ov
 @pytest.fixture
 def petct(app):
     """HOSPA: a chest CT and PET of one Frame of Reference, and an MR of another in the same study."""
+    volumes.CACHE.clear()
     a = make_tenant("HOSPA")
     spec = synthetic.StudySpec()
     for ds in synthetic.chest_ct(spec, n_slices=CT_SLICES, rows=256, cols=256, slice_thickness=CT_STEP):
@@ -217,3 +218,41 @@ def test_cursor_crosses_windows(app, petct):
         second.screenshot(path=str(OUT / "cursor-window-2.png"))
         assert not errors, errors
         first.context.close()
+
+
+def test_cursor_and_the_mpr_crosshair_follow_each_other(app, petct):
+    a, ct, pet, _ = petct
+    with serve(app) as base, chromium() as browser:
+        viewer = new_page(browser, base, "desktop")
+        errors: list[str] = []
+        viewer.on("pageerror", lambda exc: errors.append(str(exc)))
+        login(viewer, base, a.doctor, PASSWORD)
+        mpr = viewer.context.new_page()
+        mpr.on("pageerror", lambda exc: errors.append(str(exc)))
+        mpr.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr")
+        viewer.goto(f"{base}/viewer/{ct.study_uid}?series={pet.series_uid}&i=5")
+        _ready(viewer)
+        mpr.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom) && pacsMPR.state.cx !== null")
+        # A click with the cursor in the 2-D PET puts the MPR crosshair on that point.
+        viewer.keyboard.press("c")
+        assert viewer.get_attribute('.vw-toolbar [data-tool="cursor"]', "aria-pressed") == "true"
+        viewer.mouse.click(*_client(viewer, 0, 40.5, 25.5))
+        point = _marker(viewer, 0)["point"]
+        assert point[2] == pytest.approx(-20.0, abs=0.01)  # PET slice 6 (z = -1.25 - 5 * 3.75)
+        mpr.wait_for_function("p => ['cx', 'cy', 'cz'].every((k, i) => Math.abs(pacsMPR.state[k] - p[i]) < 0.011)",
+                              arg=point)
+        # A click on the MPR's coronal plane (mid-height: the middle of the 30 mm slab) moves the
+        # crosshair in z: the PET follows.
+        before = point[2]
+        coronal = mpr.locator('.v3d-vp[data-plane="coronal"]').bounding_box()
+        mpr.mouse.click(coronal["x"] + coronal["width"] * 0.45, coronal["y"] + coronal["height"] * 0.5)
+        mpr.wait_for_function(f"Math.abs(pacsMPR.state.cz - {before}) > 2")
+        crosshair = mpr.evaluate("[pacsMPR.state.cx, pacsMPR.state.cy, pacsMPR.state.cz]")
+        viewer.wait_for_function("""p => { const g = pacsViewer.active.svg.querySelector('g.cursor3d'), v = pacsViewer.active;
+          return g && g.dataset.point.split(',').every((c, i) => Math.abs(c - p[i]) < 1e-6)
+            && v.shown.index === v.index; }""", arg=crosshair)
+        z = viewer.evaluate("pacsViewer.active.image()[4][2]")
+        assert abs(z - crosshair[2]) <= PET_STEP / 2
+        mpr.screenshot(path=str(OUT / "cursor-mpr.png"))
+        assert not errors, errors
+        viewer.context.close()
