@@ -98,12 +98,18 @@ def read_slices(paths: list[str]) -> list[SliceRef]:
     return refs
 
 
+def _label(ds: Dataset | None = None) -> str:
+    """How a message names an image: by Instance Number (users never see archive file names)."""
+    number = ds.get("InstanceNumber") if ds is not None else None
+    return f"image {number}" if number not in (None, "") else "an image of the series"
+
+
 def _file_slices(path: str) -> list[SliceRef]:
-    name = os.path.basename(path)
     try:
         ds = pydicom.dcmread(path, defer_size=_DEFER_SIZE, force=True)
     except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError) as exc:
-        raise NotAVolume(f"{name} is not a readable DICOM file: {exc}") from exc
+        raise NotAVolume(f"{_label()} is not a readable DICOM file: {exc}") from exc
+    name = _label(ds)
     if ds.get_item(_PIXEL_DATA, keep_deferred=True) is None:
         raise NotAVolume(f"{name} has no pixel data")
     if int(ds.get("SamplesPerPixel", 1)) != 1:
@@ -137,7 +143,7 @@ def _frame_slice(ds: Dataset, path: str, index: int) -> SliceRef:
                 return items[0]
         return None
 
-    name = f"{os.path.basename(path)} frame {index + 1}"
+    name = f"{_label(ds)}, frame {index + 1}"
     position, orientation, measures = (macro("PlanePositionSequence"),
                                        macro("PlaneOrientationSequence"),
                                        macro("PixelMeasuresSequence"))
@@ -216,7 +222,7 @@ def _read_native(ref: SliceRef, target: np.ndarray) -> None:
         handle.seek(offset)
         view = memoryview(target.reshape(-1).view(np.uint8))
         if handle.readinto(view) != target.nbytes:
-            raise NotAVolume(f"{os.path.basename(ref.path)}: pixel data is truncated")
+            raise NotAVolume(f"{_label(ref.header)}: pixel data is truncated")
 
 
 def _decode_file(refs: list[SliceRef], indices: list[int], out: np.ndarray) -> None:
@@ -225,7 +231,8 @@ def _decode_file(refs: list[SliceRef], indices: list[int], out: np.ndarray) -> N
         ds = pydicom.dcmread(path, force=True)
         pixels = ds.pixel_array
     except Exception as exc:  # decoders raise many types on corrupt data
-        raise NotAVolume(f"{os.path.basename(path)}: cannot decode the pixel data: {exc}") from exc
+        raise NotAVolume(f"{_label(refs[indices[0]].header)}: cannot decode the pixel data: "
+                         f"{exc}") from exc
     if pixels.ndim == 2:
         pixels = pixels[np.newaxis]
     for k in indices:
