@@ -177,7 +177,7 @@ def test_not_a_volume_gets_a_plain_message(tmp_path):
     with pytest.raises(NotAVolume, match="cannot be placed in 3-D"):
         read_volume([no_geometry] * 3)
     (tmp_path / "junk.dcm").write_bytes(b"not dicom at all")
-    with pytest.raises(NotAVolume, match="not a readable DICOM file"):
+    with pytest.raises(NotAVolume, match="an image of the series has no pixel data"):
         read_volume([tmp_path / "junk.dcm"] * 3)
     with pytest.raises(NotAVolume, match="no images"):
         read_volume([])
