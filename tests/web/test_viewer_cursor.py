@@ -152,11 +152,13 @@ def test_cursor_moves_the_pet_to_the_clicked_ct_point(app, petct):
         assert _marker(page, 1)["point"] == pytest.approx(point)
         assert page.evaluate("pacsViewer.viewports[1].index") == 0  # PET z = -1.25, the nearest to 0
         # Scrolling the PET away takes its marker off; the CT keeps its own.
-        page.click(".vp >> nth=1")
-        page.keyboard.press("ArrowDown")
+        pet_box = page.locator(".vp").nth(1).bounding_box()
+        page.mouse.move(pet_box["x"] + pet_box["width"] / 2, pet_box["y"] + pet_box["height"] / 2)
+        page.mouse.wheel(0, 100)
         page.wait_for_function("pacsViewer.viewports[1].shown.index === 1")
         page.wait_for_function("!pacsViewer.viewports[1].svg.querySelector('g.cursor3d')")
-        assert _marker(page, 0) is not None
+        assert _marker(page, 0)["point"] == pytest.approx(point)
+        assert page.evaluate("pacsViewer.viewports[0].index") == 0
 
         # A series of another Frame of Reference (the MR, same study) does not move.
         page.click('[data-menu="layout"] > summary')
@@ -192,6 +194,10 @@ def test_cursor_crosses_windows(app, petct):
         _ready(first)
         _ready(second)
         assert second.evaluate("pacsViewer.active.index") == 0
+        monitor = first.context.new_page()
+        monitor.on("pageerror", lambda exc: errors.append(str(exc)))
+        monitor.goto(f"{base}/viewer/{ct.study_uid}?monitor=2&series={pet.series_uid}")
+        _ready(monitor)
         _pick_tool(first)
         first.wait_for_function("pacsViewer.active.index === 20")
         first.mouse.click(*_client(first, 0, 140, 90))
@@ -205,6 +211,12 @@ def test_cursor_crosses_windows(app, petct):
         mark = _marker(second, 0)
         assert mark["point"] == pytest.approx(point)
         assert (mark["x"], mark["y"]) == pytest.approx(_to_display(second, 0, column, row), abs=0.05)
+        # A second-monitor window of the first one marks the point too.
+        monitor.wait_for_function("pacsViewer.active.svg.querySelector('g.cursor3d')"
+                                  " && pacsViewer.active.shown.index === pacsViewer.active.index")
+        assert _marker(monitor, 0)["point"] == pytest.approx(point)
+        assert monitor.evaluate("pacsViewer.active.index") == 6
+        monitor.close()
         # ... and back: a click in the PET page moves the CT page.
         _pick_tool(second)
         second.mouse.click(*_client(second, 0, 30.5, 20.5))
