@@ -62,24 +62,27 @@
     return best.off > gap || outX > gap || outY > gap ? null : best;
   }
 
-  function install(app, data) {
+  function install(app) {
     var channel = global.BroadcastChannel ? new BroadcastChannel(CHANNEL) : null;
     var windowId = Math.random().toString(36).slice(2) + Date.now().toString(36);
-    var moving = false, pending = null, posted = null;
+    var pending = null, posted = null;
 
     // Move the viewports of `study`'s Frame of Reference `frame` to `p` (all but `source`).
     function apply(study, frame, p, source) {
-      moving = true;
-      try {
-        app.viewports.forEach(function (w) {
-          if (!w.stack || w.stack.study !== study || w.stack.forUid !== frame) return;
-          if (w === source) return;
-          var at = locate(w, p);
-          if (!at) { if (w.cursor) { w.cursor = null; w.draw(); } return; }
-          w.cursor = { point: p, index: at.index, series: w.stack.series, x: at.x, y: at.y };
-          if (at.index !== w.index) w.goTo(at.index, true); else w.draw();
-        });
-      } finally { moving = false; }
+      app.viewports.forEach(function (w) {
+        if (!w.stack || w.stack.study !== study || w.stack.forUid !== frame) return;
+        if (w === source) return;
+        var at = locate(w, p);
+        if (!at) { if (w.cursor) { w.cursor = null; w.draw(); } return; }
+        w.cursor = { point: p, index: at.index, series: w.stack.series, x: at.x, y: at.y };
+        if (at.index === w.index) { w.draw(); return; }
+        // A jump, not a step through the stack: one frame request in flight (latest wins), and
+        // a full still once the pointer rests. Not goTo: sync and the monitor follow the user's
+        // scrolling, not the cursor's moves (every window gets the point itself).
+        w.dir = at.index > w.index ? 1 : -1;
+        w.index = at.index;
+        w.render(true);
+      });
     }
 
     // The cursor tool at a pointer position in `vp`.
@@ -119,10 +122,8 @@
     };
 
     // A viewport the user (or sync, or cine) scrolls leaves its marked slice: the marker goes.
-    // The cursor's own moves neither clear markers nor drive sync by position.
     var scrolled = app.scrolled;
     app.scrolled = function (vp) {
-      if (moving) return;
       if (vp.cursor) vp.cursor = null;
       scrolled(vp);
     };

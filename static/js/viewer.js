@@ -150,7 +150,7 @@
   app.shown = function (vp) { if (vp === app.active) toolbarState(); };
   window.PacsReference.install(app);  // wraps app.shown: other viewports redraw their lines
   window.PacsMonitor.install(app, data, root);  // wraps app.scrolled: the second window follows
-  window.PacsCursor.install(app, data);  // wraps app.scrolled: the 3-D cursor's moves stay its own
+  window.PacsCursor.install(app);  // wraps app.scrolled: the 3-D cursor's moves stay its own
 
   // ---- annotations and key images ----
   function annotationsOf(study) {
