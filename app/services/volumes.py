@@ -202,6 +202,11 @@ MPR_PAGE_KEYS = ("cx", "cy", "cz", "rx", "ry", "rz", "st", "sp", "wc", "ww")
 PAGE_SIZE = 640
 
 
+def default_preset(modality: str) -> str:
+    """The volume rendering preset a series opens with: MR default, MIP for PET/SPECT, CT bone."""
+    return {"MR": "mr_default", "PT": "mip", "NM": "mip"}.get(modality.upper(), "ct_bone")
+
+
 def initial_queries(page: ViewPage, args: dict[str, str]) -> dict[str, str]:
     """Operation + canonical query of each image the page shows first, from its URL's keys.
 
@@ -209,7 +214,8 @@ def initial_queries(page: ViewPage, args: dict[str, str]) -> dict[str, str]:
     """
     try:
         if page.view == "vr":
-            keys = {k: v for k, v in args.items() if k in VRState.QUERY_KEYS}
+            keys = {"preset": default_preset(page.volume.modality),
+                    **{k: v for k, v in args.items() if k in VRState.QUERY_KEYS}}
             state = VRState.from_query(keys).replace(width=PAGE_SIZE, height=PAGE_SIZE)
             return {"vr": "vr?" + state.to_query()}
         if page.view == "dsa":
@@ -226,10 +232,8 @@ def initial_queries(page: ViewPage, args: dict[str, str]) -> dict[str, str]:
                 state, view = split_mpr_query(urlencode({**keys, "o": orientation}))
                 view = view.replace(width=PAGE_SIZE // 2, height=PAGE_SIZE // 2)
                 queries[orientation] = "mpr?" + mpr_canonical_query(state, view)
-            preset = "mr_default" if page.volume.modality == "MR" else (
-                "mip" if page.volume.modality in ("PT", "NM") else "ct_bone")
-            queries["vr"] = "vr?" + VRState(preset=preset, width=PAGE_SIZE // 2,
-                                            height=PAGE_SIZE // 2).to_query()
+            queries["vr"] = "vr?" + VRState(preset=default_preset(page.volume.modality),
+                                            width=PAGE_SIZE // 2, height=PAGE_SIZE // 2).to_query()
             return queries
         if page.view == "fusion":
             keys = {k: v for k, v in args.items() if k in FUSION_KEYS}

@@ -44,6 +44,7 @@ def view(study_uid: str, series_uid: str, view: str):
         initial=volumes.initial_queries(page, request.args.to_dict()),
         presets=volumes.VR_PRESETS, standard_views=volumes.STANDARD_VIEWS,
         derived_steps=volumes.DERIVED_STEPS,
+        default_preset=volumes.default_preset(page.volume.modality),
         display_name=patient_name))
     response.headers["Cache-Control"] = "no-store"
     return response

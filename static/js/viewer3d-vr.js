@@ -10,7 +10,7 @@
   var DEFAULTS = { preset: "ct_bone", v: "anterior", az: 0, el: 0, ro: 0, z: 1, px: 0, py: 0, s: 0, sc: 1 };
 
   function initial() {
-    return { preset: params.get("preset") || "ct_bone", v: params.get("v") || "anterior",
+    return { preset: form.querySelector('[data-key="preset"]').value, v: params.get("v") || "anterior",
              az: 0, el: 0, ro: 0, z: 1, px: 0, py: 0, s: 0, sc: 1,
              tbl: params.get("tbl") === "1", sh: params.get("sh") === "0" ? "0" : null,
              cropf: null, cut: [] };
