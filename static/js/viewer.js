@@ -1,5 +1,5 @@
 // The viewer page: layouts, the toolbar, keyboard shortcuts, series thumbnails, synchronised
-// viewports, cine, key images, export and the measurement list. Viewports (viewer-viewport.js)
+// viewports, cine, the 3-D cursor, key images, export and the measurement list. Viewports (viewer-viewport.js)
 // render frames; input (viewer-input.js) turns pointers into view changes; tools (viewer-tools.js)
 // draw measurements. Without this file the page still shows the image with plain links.
 (function () {
@@ -150,7 +150,7 @@
   app.shown = function (vp) { if (vp === app.active) toolbarState(); };
   window.PacsReference.install(app);  // wraps app.shown: other viewports redraw their lines
   window.PacsMonitor.install(app, data, root);  // wraps app.scrolled: the second window follows
-  window.PacsCursor.install(app);  // wraps app.scrolled: the 3-D cursor's moves stay its own
+  window.PacsCursor.install(app);  // the 3-D cursor (定位); wraps app.scrolled: scrolling drops a marker
 
   // ---- annotations and key images ----
   function annotationsOf(study) {
