@@ -1,7 +1,7 @@
 // The viewer page: layouts, the toolbar, keyboard shortcuts, series thumbnails, synchronised
-// viewports, cine, the 3-D cursor, key images, export and the measurement list. Viewports (viewer-viewport.js)
-// render frames; input (viewer-input.js) turns pointers into view changes; tools (viewer-tools.js)
-// draw measurements. Without this file the page still shows the image with plain links.
+// viewports, cine, the 3-D cursor, key images, export and the measurement list. Viewports
+// (viewer-viewport.js) render frames; input (viewer-input.js) turns pointers into view changes;
+// tools (viewer-tools.js) draw measurements. Without this file the page still shows the image with plain links.
 (function () {
   "use strict";
   var Viewport = window.PacsViewport, Tools = window.PacsTools;
