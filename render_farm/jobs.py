@@ -137,6 +137,7 @@ OPERATIONS: dict[str, Callable[..., tuple[bytes, str]]] = {
     "frame": frame, "animation": animation,
     "mpr": _deferred("render_farm.mpr", "mpr_frame"),
     "mpr_geometry": _deferred_json("render_farm.mpr", "mpr_geometry"),
+    "mpr_roi": _deferred_json("render_farm.mpr_roi", "mpr_roi"),
     "cpr": _deferred("render_farm.cpr", "cpr_frame"),
     "vr": _deferred("render_farm.vr", "vr_frame"),
     "fusion": _deferred("render_farm.fusion", "fusion_frame"),

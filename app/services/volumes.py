@@ -49,7 +49,7 @@ from render_farm.vr_state import VRState
 #: Views a deep link may ask for (``/viewer/<study>?series=…&view=…``).
 VIEWS = ("mpr", "vr", "fusion", "dsa")
 #: Series operations of the farm; ``dsa`` works on one multi-frame instance.
-VOLUME_OPERATIONS = ("mpr", "mpr_geometry", "cpr", "vr")
+VOLUME_OPERATIONS = ("mpr", "mpr_geometry", "mpr_roi", "cpr", "vr")
 _CACHE_SIZE = 512
 _CACHE_TTL_S = 300.0
 

@@ -90,7 +90,14 @@
     }
     var c = this.toDisplay(g.crosshair_pixel[0], g.crosshair_pixel[1]);
     parts.push('<circle class="xh-point" cx="' + c[0] + '" cy="' + c[1] + '" r="6"/>');
-    if (this.measure && this.measure.query === g.query) {
+    if (this.measure && this.measure.query === g.query && this.measure.shape) {
+      var r = this.measure, a0 = r.display[0], a1 = r.display[1];
+      var x0 = Math.min(a0[0], a1[0]), y0 = Math.min(a0[1], a1[1]), w = Math.abs(a1[0] - a0[0]), h = Math.abs(a1[1] - a0[1]);
+      parts.push('<g class="mpr-measure">' + (r.shape === "ellipse"
+        ? '<ellipse cx="' + (x0 + w / 2) + '" cy="' + (y0 + h / 2) + '" rx="' + w / 2 + '" ry="' + h / 2 + '"/>'
+        : '<rect x="' + x0 + '" y="' + y0 + '" width="' + w + '" height="' + h + '"/>') +
+        '<text x="' + (x0 + w + 6) + '" y="' + (y0 + 12) + '">' + r.label + "</text></g>");
+    } else if (this.measure && this.measure.query === g.query) {
       var m = this.measure, p = m.display, last = p[p.length - 1];
       parts.push('<g class="mpr-measure"><polyline points="' + p.map(function (q) { return q.join(","); }).join(" ") +
                  '"/><text x="' + (last[0] + 6) + '" y="' + (last[1] - 6) + '">' + m.label + "</text></g>");
@@ -119,6 +126,24 @@
     }
     view.measure = { query: view.geom.query, display: angle.display.slice(), label: label };
     view.draw();
+  }
+
+  // Region statistics, computed by the farm from the plane's values (not from the picture).
+  function roi(view, a, b) {
+    var q = Object.assign(view.query(false), { roi: view.dragTool, pts: [a[0], a[1], b[0], b[1]].map(function (v) { return v.toFixed(1); }).join(",") });
+    var shown = view.geom.query;
+    fetch(V.url("mpr_roi", q, DEFAULTS), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
+      .then(function (s) {
+        if (!view.measure || view.geom.query !== shown) return;
+        var unit = s.modality === "CT" ? " HU" : "";
+        view.measure.label = s.pixels ? V.data.text.area + " " + (s.area_mm2 / 100).toFixed(2) + " cm² · " +
+          V.data.text.mean + " " + s.mean.toFixed(1) + unit + " · " + V.data.text.sd + " " + s.sd.toFixed(1) +
+          " · " + s.min.toFixed(0) + "–" + s.max.toFixed(0) : V.data.text.empty;
+        view.roi = s;
+        view.draw();
+        V.status(view.measure.label);
+      }).catch(function () { V.status(V.data.text.failed); });
   }
 
   function all(preview) {
@@ -162,6 +187,7 @@
         if (t === "cross") moveTo(view.pick(at[0], at[1]), true);
         if (t === "length") start = { at: at, point: view.pick(at[0], at[1]) };
         if (t === "angle") { angleClick(view, at); return false; }
+        if (t === "ellipse" || t === "rectangle") start = { at: at };
         if (t === "path") { path.push(view.pick(at[0], at[1]).map(round)); pathChanged(); return false; }
       },
       move: function (dx, dy, ev) {
@@ -174,7 +200,10 @@
         } else if (t === "pan") { view.px += dx * r; view.py += dy * r; view.show(true); settle(); }
         else if (t === "zoom") { view.z = Math.max(0.1, Math.min(20, view.z * Math.exp(-dy * 0.01))); view.show(true); settle(); }
         else if (t === "rotate") { S[AXIS[view.plane]] = round(S[AXIS[view.plane]] + dx * 0.5); all(true); }
-        else if (t === "length" && start) {
+        else if ((t === "ellipse" || t === "rectangle") && start) {
+          view.measure = { query: view.geom.query, shape: t, display: [start.at, at], label: "" };
+          view.draw();
+        } else if (t === "length" && start) {
           var end = view.pick(at[0], at[1]);
           var mm = Math.sqrt([0, 1, 2].reduce(function (s, i) { return s + Math.pow(end[i] - start.point[i], 2); }, 0));
           view.measure = { query: view.geom.query, display: [start.at, at], label: mm.toFixed(1) + " mm" };
@@ -182,7 +211,10 @@
           V.status(V.data.text.length + " " + mm.toFixed(1) + " mm");
         }
       },
-      end: function () { start = null; },
+      end: function (ev) {
+        if (start && (view.dragTool === "ellipse" || view.dragTool === "rectangle")) roi(view, start.at, view.at(ev));
+        start = null;
+      },
     });
     el.addEventListener("wheel", function (ev) {
       ev.preventDefault();

@@ -245,3 +245,35 @@ def test_fusion_probe_gives_hu_and_suv_under_a_point(loaded, client_for):
             centre["suv"] / centre["overlay"]) + 1e-4
     bad = doctor.get(probe + "&at=nowhere", headers={"Accept": "application/json"})
     assert bad.status_code == 400 and "x,y" in bad.get_json()["error"]
+
+
+def test_region_statistics_on_a_plane_come_from_the_volume(loaded, client_for, app):
+    import pydicom
+    from app.extensions import db
+    from app.models import Instance, Series
+    from app.services import retrieve
+
+    doctor = client_for(loaded.a.doctor)
+    page = html(doctor.get(f"/viewer3d/{loaded.study}/{loaded.ct}/mpr"))
+    axial = _images(page)[0]
+    geometry = doctor.get(axial.replace("/mpr?", "/mpr_geometry?")).get_json()
+    # The crosshair on slice 12 exactly, so the axial plane is that stored slice, pixel for pixel.
+    instance = db.session.execute(db.select(Instance).join(Series).where(
+        Series.series_uid == loaded.ct, Instance.instance_number == 12)).scalar_one()
+    ds = pydicom.dcmread(retrieve.local_path(instance))
+    hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    cx, cy, _ = geometry["crosshair"]
+    z = float(ds.ImagePositionPatient[2])
+    size = volumes.PAGE_SIZE // 2
+    query = axial.split("?", 1)[1] + f"&cx={cx}&cy={cy}&cz={z}"
+    base = axial.split("?", 1)[0].replace("/mpr", "/mpr_roi")
+    whole = doctor.get(f"{base}?{query}&roi=rectangle&pts=0,0,{size},{size}").get_json()
+    rows, columns = hu.shape
+    spacing = [float(v) for v in ds.PixelSpacing]
+    assert whole["pixels"] == rows * columns
+    assert abs(whole["area_mm2"] - rows * spacing[0] * columns * spacing[1]) < 0.01
+    assert abs(whole["mean"] - hu.mean()) < 0.01 and whole["min"] == hu.min() and whole["max"] == hu.max()
+    ellipse = doctor.get(f"{base}?{query}&roi=ellipse&pts=0,0,{size},{size}").get_json()
+    assert abs(ellipse["pixels"] / whole["pixels"] - np.pi / 4) < 0.02  # an inscribed ellipse
+    bad = doctor.get(f"{base}?{query}&roi=star&pts=0,0,1,1", headers={"Accept": "application/json"})
+    assert bad.status_code == 400 and "roi" in bad.get_json()["error"].lower()

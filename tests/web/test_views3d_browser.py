@@ -242,3 +242,12 @@ def test_length_and_angle_in_a_plane_are_measured_in_patient_mm(study, app):
             page.mouse.click(x0 + dx, y0 + dy)
         label = page.locator('.v3d-vp[data-plane="axial"] .mpr-measure text').text_content()
         assert abs(float(label.rstrip("°")) - 90.0) < 1.0
+        page.click('[data-tool="ellipse"]')
+        page.mouse.move(x0 - 40, y0 - 40)
+        page.mouse.down()
+        page.mouse.move(x0 + 40, y0 + 40, steps=4)
+        page.mouse.up()
+        page.wait_for_function("(document.querySelector('.v3d-vp[data-plane=\"axial\"] .mpr-measure text')"
+                               " || {}).textContent?.includes('cm²')")
+        stats = page.evaluate("pacsMPR.views[0].roi")
+        assert stats["shape"] == "ellipse" and stats["pixels"] > 10 and stats["area_mm2"] > 0
