@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds after which a changed archive has its SQLite statistics refreshed.
 ANALYZE_EVERY_S = 600.0
-_analyzed_at, _analyzed_size = 0.0, 0
+#: Seconds between looks at the archive's size (one indexed query, when a connection is returned).
+CHECK_EVERY_S = 5.0
+_analyzed_at, _analyzed_size, _checked_at = 0.0, 0, -CHECK_EVERY_S
 
 #: Pool connection flag: one SQLite commit on this connection skipped its fsync.
 RELAXED_SYNC = "pacs_relaxed_sync"
@@ -72,14 +74,17 @@ def _analyze_now_and_then(dbapi_connection) -> None:
     index (under 1 ms). ``ANALYZE`` (sampling, see ``analysis_limit``) runs
     when the archive has grown past twice its size at the last run, or
     :data:`ANALYZE_EVERY_S` after it if it changed at all; the size is the
-    highest study row id, read from its index.
+    highest study row id, read from its index at most every :data:`CHECK_EVERY_S`.
     """
-    global _analyzed_at, _analyzed_size
+    global _analyzed_at, _analyzed_size, _checked_at
+    now = time.monotonic()
+    if now - _checked_at < CHECK_EVERY_S:
+        return
+    _checked_at = now
     try:
         size = dbapi_connection.execute("SELECT coalesce(max(id), 0) FROM study").fetchone()[0]
     except Exception:  # noqa: BLE001 - no schema yet (before migrations)
         return
-    now = time.monotonic()
     grown = size > 2 * _analyzed_size + 100
     if not grown and (size == _analyzed_size or now - _analyzed_at < ANALYZE_EVERY_S):
         return
