@@ -111,7 +111,8 @@ _INSERT = sa.insert(AuditEvent)
 def insert(tenant: Tenant | None, actor: Actor, action: str, object_type: str = "",
            object_uid: str = "", outcome: str = "success", detail: str = "") -> None:
     """:func:`record` as one Core INSERT in the current transaction, for hot paths."""
-    db.session.execute(_INSERT.values(
+    # Core on the session's connection: no statement built and no ORM bulk path per call.
+    db.session.connection().execute(_INSERT, dict(
         tenant_id=tenant.id if tenant else None, at=utcnow(), actor=actor.name[:80],
         actor_type=actor.kind, source=actor.source[:80], action=action,
         object_type=object_type, object_uid=object_uid[:128], outcome=outcome,
