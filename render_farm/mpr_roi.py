@@ -4,15 +4,17 @@ The region is drawn on the browser's view of a plane (display pixels); it
 is mapped back through the viewport's affine onto the plane's own pixel
 grid, whose spacing is in mm, and the plane's values (thin, or the slab's
 projection, exactly as shown) are read from the volume — never from the
-JPEG on screen. Query: the MPR query of the view plus ``roi`` (``ellipse``
-or ``rectangle``) and ``pts`` (two display corners ``x0,y0,x1,y1`` of the
-shape's bounding box).
+JPEG on screen. Query: the MPR query of the view plus ``roi`` (``ellipse``,
+``rectangle`` or ``polygon``) and ``pts``: two display corners ``x0,y0,x1,y1``
+of an ellipse's or rectangle's bounding box, or 3 or more vertices of a
+freehand polygon.
 """
 from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from render_farm.cache import ByteLRUCache
 from render_farm.mpr import plane_for
@@ -21,7 +23,8 @@ from render_farm.planes import sample
 from render_farm.viewport import viewport_geometry
 from render_farm.volume import load_volume
 
-SHAPES = ("ellipse", "rectangle")
+SHAPES = ("ellipse", "rectangle", "polygon")
+MAX_VERTICES = 1000
 
 
 def _parse(query: str) -> tuple[str, np.ndarray, str]:
@@ -36,12 +39,22 @@ def _parse(query: str) -> tuple[str, np.ndarray, str]:
     if roi not in SHAPES:
         raise ValueError(f"roi: expected one of {', '.join(SHAPES)}, got {roi!r}")
     try:
-        corners = np.array([float(v) for v in points.split(",")], dtype=np.float64).reshape(2, 2)
+        corners = np.array([float(v) for v in points.split(",")], dtype=np.float64).reshape(-1, 2)
     except ValueError:
-        raise ValueError(f"pts: expected two display points x0,y0,x1,y1, got {points!r}") from None
+        raise ValueError(f"pts: expected display points x0,y0,x1,y1,..., got {points[:80]!r}") from None
+    wanted = (3, MAX_VERTICES) if roi == "polygon" else (2, 2)
+    if not wanted[0] <= len(corners) <= wanted[1]:
+        raise ValueError(f"pts: a {roi} needs {wanted[0]}..{wanted[1]} points, got {len(corners)}")
     if not np.all(np.isfinite(corners)):
         raise ValueError("pts: the points must be finite numbers")
     return roi, corners, urlencode(rest)
+
+
+def _polygon_mask(size: tuple[int, int], cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Plane pixels whose centres lie inside the polygon (Pillow's scan conversion)."""
+    mask = Image.new("1", (size[1], size[0]), 0)
+    ImageDraw.Draw(mask).polygon([(float(c), float(r)) for c, r in zip(cols, rows)], fill=1)
+    return np.asarray(mask, dtype=bool)
 
 
 def mpr_roi(cache: ByteLRUCache, volume_key: str, paths: list[str], query: str) -> dict:
@@ -61,10 +74,12 @@ def mpr_roi(cache: ByteLRUCache, volume_key: str, paths: list[str], query: str) 
     to_image = viewport_geometry(view, plane.size, plane.spacing).to_image
     image = np.array([to_image @ np.array([x, y, 1.0]) for x, y in corners])  # (u, v) pairs
     cols, rows = image[:, 0] - 0.5, image[:, 1] - 0.5  # plane pixel coordinates
-    r0, r1 = sorted(rows)
-    c0, c1 = sorted(cols)
+    r0, r1 = rows.min(), rows.max()
+    c0, c1 = cols.min(), cols.max()
     grid_r, grid_c = np.mgrid[0:plane.size[0], 0:plane.size[1]]
-    if roi == "rectangle":
+    if roi == "polygon":
+        inside = _polygon_mask(plane.size, cols, rows)
+    elif roi == "rectangle":
         inside = (grid_r >= r0) & (grid_r <= r1) & (grid_c >= c0) & (grid_c <= c1)
     else:
         centre_r, centre_c = (r0 + r1) / 2, (c0 + c1) / 2

@@ -90,7 +90,11 @@
     }
     var c = this.toDisplay(g.crosshair_pixel[0], g.crosshair_pixel[1]);
     parts.push('<circle class="xh-point" cx="' + c[0] + '" cy="' + c[1] + '" r="6"/>');
-    if (this.measure && this.measure.query === g.query && this.measure.shape) {
+    if (this.measure && this.measure.query === g.query && this.measure.shape === "polygon") {
+      var poly = this.measure.display, top = poly.reduce(function (m, q) { return q[1] < m[1] ? q : m; }, poly[0]);
+      parts.push('<g class="mpr-measure"><polygon points="' + poly.map(function (q) { return q.join(","); }).join(" ") +
+                 '"/><text x="' + (top[0] + 6) + '" y="' + (top[1] - 6) + '">' + this.measure.label + "</text></g>");
+    } else if (this.measure && this.measure.query === g.query && this.measure.shape) {
       var r = this.measure, a0 = r.display[0], a1 = r.display[1];
       var x0 = Math.min(a0[0], a1[0]), y0 = Math.min(a0[1], a1[1]), w = Math.abs(a1[0] - a0[0]), h = Math.abs(a1[1] - a0[1]);
       parts.push('<g class="mpr-measure">' + (r.shape === "ellipse"
@@ -98,9 +102,14 @@
         : '<rect x="' + x0 + '" y="' + y0 + '" width="' + w + '" height="' + h + '"/>') +
         '<text x="' + (x0 + w + 6) + '" y="' + (y0 + 12) + '">' + r.label + "</text></g>");
     } else if (this.measure && this.measure.query === g.query) {
-      var m = this.measure, p = m.display, last = p[p.length - 1];
-      parts.push('<g class="mpr-measure"><polyline points="' + p.map(function (q) { return q.join(","); }).join(" ") +
-                 '"/><text x="' + (last[0] + 6) + '" y="' + (last[1] - 6) + '">' + m.label + "</text></g>");
+      var m = this.measure, p = m.display, last = p[p.length - 1], lines = [[]];
+      p.forEach(function (q, i) {  // a Cobb angle is two separate lines
+        lines[lines.length - 1].push(q);
+        if ((m.gaps || []).indexOf(i) >= 0) lines.push([]);
+      });
+      parts.push('<g class="mpr-measure">' + lines.map(function (l) {
+        return '<polyline points="' + l.map(function (q) { return q.join(","); }).join(" ") + '"/>';
+      }).join("") + '<text x="' + (last[0] + 6) + '" y="' + (last[1] - 6) + '">' + m.label + "</text></g>");
     }
     this.svg.innerHTML = parts.join("");
     var slab = this.el.querySelector('[data-v="slab"]');
@@ -109,28 +118,46 @@
     if (info) info.textContent = g.crosshair.map(function (v) { return v.toFixed(1); }).join(", ") + " mm";
   };
 
-  // Angle: arm, vertex, arm — three clicks in one plane; the angle is taken in patient space.
-  var angle = null;
-  function angleClick(view, at) {
-    if (!angle || angle.view !== view || angle.points.length === 3) angle = { view: view, points: [], display: [] };
-    angle.points.push(view.pick(at[0], at[1])); angle.display.push(at);
-    var label = "";
-    if (angle.points.length === 3) {
-      var a = angle.points[0], b = angle.points[1], c = angle.points[2];
-      var u = [0, 1, 2].map(function (i) { return a[i] - b[i]; }), w = [0, 1, 2].map(function (i) { return c[i] - b[i]; });
-      var dot = u[0] * w[0] + u[1] * w[1] + u[2] * w[2];
-      var norm = Math.sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]) * Math.sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
-      var degrees = norm ? Math.acos(Math.max(-1, Math.min(1, dot / norm))) * 180 / Math.PI : 0;
-      label = degrees.toFixed(1) + "°";
-      V.status(V.data.text.angle + " " + label);
+  // Point-by-point tools, measured in patient space: angle (arm, vertex, arm), Cobb angle (two
+  // lines, four clicks), polyline (clicks, double-click to finish).
+  var NEEDS = { angle: 3, cobb: 4, polyline: Infinity };
+  var multi = null;
+  function sub(a, b) { return [a[0] - b[0], a[1] - b[1], a[2] - b[2]]; }
+  function len(u) { return Math.sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]); }
+  function degreesBetween(u, w) {
+    var n = len(u) * len(w);
+    return n ? Math.acos(Math.max(-1, Math.min(1, (u[0] * w[0] + u[1] * w[1] + u[2] * w[2]) / n))) * 180 / Math.PI : 0;
+  }
+  function multiClick(view, at, kind) {
+    if (!multi || multi.view !== view || multi.kind !== kind || multi.done) {
+      multi = { view: view, kind: kind, points: [], display: [], done: false };
     }
-    view.measure = { query: view.geom.query, display: angle.display.slice(), label: label };
+    var last = multi.display[multi.display.length - 1];
+    if (last && Math.abs(last[0] - at[0]) + Math.abs(last[1] - at[1]) < 3) return;  // a double-click's 2nd
+    multi.points.push(view.pick(at[0], at[1])); multi.display.push(at);
+    var p = multi.points, label = "";
+    if (kind === "angle" && p.length === 3) label = degreesBetween(sub(p[0], p[1]), sub(p[2], p[1])).toFixed(1) + "°";
+    if (kind === "cobb" && p.length === 4) {
+      var a = degreesBetween(sub(p[1], p[0]), sub(p[3], p[2]));
+      label = Math.min(a, 180 - a).toFixed(1) + "°";
+    }
+    if (kind === "polyline" && p.length > 1) {
+      var total = 0;
+      for (var i = 1; i < p.length; i++) total += len(sub(p[i], p[i - 1]));
+      label = total.toFixed(1) + " mm";
+    }
+    if (p.length >= NEEDS[kind]) multi.done = true;
+    view.measure = { query: view.geom.query, display: multi.display.slice(), label: label,
+                     gaps: kind === "cobb" ? [1] : [] };
     view.draw();
+    if (label) V.status(V.data.text[kind] + " " + label);
   }
 
   // Region statistics, computed by the farm from the plane's values (not from the picture).
-  function roi(view, a, b) {
-    var q = Object.assign(view.query(false), { roi: view.dragTool, pts: [a[0], a[1], b[0], b[1]].map(function (v) { return v.toFixed(1); }).join(",") });
+  function roi(view, points) {
+    var shape = view.dragTool === "freehand" ? "polygon" : view.dragTool;
+    var q = Object.assign(view.query(false), { roi: shape, pts: [].concat.apply([], points)
+      .map(function (v) { return v.toFixed(1); }).join(",") });
     var shown = view.geom.query;
     fetch(V.url("mpr_roi", q, DEFAULTS), { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
@@ -186,7 +213,8 @@
         var at = view.at(ev);
         if (t === "cross") moveTo(view.pick(at[0], at[1]), true);
         if (t === "length") start = { at: at, point: view.pick(at[0], at[1]) };
-        if (t === "angle") { angleClick(view, at); return false; }
+        if (NEEDS[t]) { multiClick(view, at, t); return false; }
+        if (t === "freehand") start = { at: at, trace: [at] };
         if (t === "ellipse" || t === "rectangle") start = { at: at };
         if (t === "path") { path.push(view.pick(at[0], at[1]).map(round)); pathChanged(); return false; }
       },
@@ -200,7 +228,12 @@
         } else if (t === "pan") { view.px += dx * r; view.py += dy * r; view.show(true); settle(); }
         else if (t === "zoom") { view.z = Math.max(0.1, Math.min(20, view.z * Math.exp(-dy * 0.01))); view.show(true); settle(); }
         else if (t === "rotate") { S[AXIS[view.plane]] = round(S[AXIS[view.plane]] + dx * 0.5); all(true); }
-        else if ((t === "ellipse" || t === "rectangle") && start) {
+        else if (t === "freehand" && start) {
+          var prev = start.trace[start.trace.length - 1];
+          if (Math.abs(prev[0] - at[0]) + Math.abs(prev[1] - at[1]) >= 3) start.trace.push(at);
+          view.measure = { query: view.geom.query, shape: "polygon", display: start.trace.slice(), label: "" };
+          view.draw();
+        } else if ((t === "ellipse" || t === "rectangle") && start) {
           view.measure = { query: view.geom.query, shape: t, display: [start.at, at], label: "" };
           view.draw();
         } else if (t === "length" && start) {
@@ -212,7 +245,8 @@
         }
       },
       end: function (ev) {
-        if (start && (view.dragTool === "ellipse" || view.dragTool === "rectangle")) roi(view, start.at, view.at(ev));
+        if (start && (view.dragTool === "ellipse" || view.dragTool === "rectangle")) roi(view, [start.at, view.at(ev)]);
+        if (start && view.dragTool === "freehand" && start.trace.length >= 3) roi(view, start.trace);
         start = null;
       },
     });
@@ -224,6 +258,7 @@
       moveTo([S.cx + n[0] * step, S.cy + n[1] * step, S.cz + n[2] * step], true);
     }, { passive: false });
     el.addEventListener("contextmenu", function (ev) { ev.preventDefault(); });
+    el.addEventListener("dblclick", function () { if (multi && multi.kind === "polyline") multi.done = true; });
   });
 
   // ---- curved MPR: the fourth viewport shows the reformat along the path once it has 2 points ----

@@ -277,3 +277,20 @@ def test_region_statistics_on_a_plane_come_from_the_volume(loaded, client_for, a
     assert abs(ellipse["pixels"] / whole["pixels"] - np.pi / 4) < 0.02  # an inscribed ellipse
     bad = doctor.get(f"{base}?{query}&roi=star&pts=0,0,1,1", headers={"Accept": "application/json"})
     assert bad.status_code == 400 and "roi" in bad.get_json()["error"].lower()
+
+
+def test_freehand_region_on_a_plane_and_bad_polygons(loaded, client_for):
+    doctor = client_for(loaded.a.doctor)
+    axial = _images(html(doctor.get(f"/viewer3d/{loaded.study}/{loaded.ct}/mpr")))[0]
+    base, query = axial.split("?", 1)
+    base = base.replace("/mpr", "/mpr_roi")
+    size = volumes.PAGE_SIZE // 2
+    square = doctor.get(f"{base}?{query}&roi=rectangle&pts=40,40,{size - 40},{size - 40}").get_json()
+    polygon = doctor.get(f"{base}?{query}&roi=polygon&pts=40,40,{size - 40},40,{size - 40},"
+                         f"{size - 40},40,{size - 40}").get_json()
+    # The same square drawn as a freehand polygon covers the same pixels, within its edge.
+    assert abs(polygon["pixels"] - square["pixels"]) <= 0.1 * square["pixels"]
+    assert abs(polygon["mean"] - square["mean"]) < 0.1 * abs(square["sd"]) + 1
+    for bad in ("roi=polygon&pts=1,1,2,2", "roi=ellipse&pts=1,1", "roi=polygon&pts=a,b,c,d,e,f"):
+        response = doctor.get(f"{base}?{query}&{bad}", headers={"Accept": "application/json"})
+        assert response.status_code == 400 and "pts" in response.get_json()["error"].lower()

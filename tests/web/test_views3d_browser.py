@@ -251,3 +251,43 @@ def test_length_and_angle_in_a_plane_are_measured_in_patient_mm(study, app):
                                " || {}).textContent?.includes('cm²')")
         stats = page.evaluate("pacsMPR.views[0].roi")
         assert stats["shape"] == "ellipse" and stats["pixels"] > 10 and stats["area_mm2"] > 0
+
+
+def test_polyline_cobb_and_freehand_in_a_plane(study, app):
+    a, ct, _ = study
+    with serve(app) as base, chromium() as browser:
+        page = new_page(browser, base, "desktop")
+        login(page, base, a.doctor, PASSWORD)
+        page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr")
+        page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)")
+        box = page.locator('.v3d-vp[data-plane="axial"]').bounding_box()
+        x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        text = '.v3d-vp[data-plane="axial"] .mpr-measure text'
+        # Polyline: an L of two 100-pixel legs is twice one leg's length in mm.
+        page.click('[data-tool="length"]')
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(x0 + 100, y0, steps=4)
+        page.mouse.up()
+        leg = float(page.locator(text).text_content().split()[0])
+        page.click('[data-tool="polyline"]')
+        for dx, dy in ((0, 0), (100, 0), (100, -100)):
+            page.mouse.click(x0 + dx, y0 + dy)
+        total = float(page.locator(text).text_content().split()[0])
+        assert abs(total - 2 * leg) < 0.2
+        # Cobb: a horizontal line and one rising 30 in 80 on screen (square pixels).
+        page.click('[data-tool="cobb"]')
+        for dx, dy in ((-100, 0), (0, 0), (0, 50), (80, 20)):
+            page.mouse.click(x0 + dx, y0 + dy)
+        cobb = float(page.locator(text).text_content().rstrip("°"))
+        assert abs(cobb - 20.556) < 1.0  # atan(30/80)
+        # Freehand: a drawn loop gets area and mean from the plane's values.
+        page.click('[data-tool="freehand"]')
+        page.mouse.move(x0 - 40, y0 - 40)
+        page.mouse.down()
+        for x, y in ((40, -40), (40, 40), (-40, 40), (-40, -38)):
+            page.mouse.move(x0 + x, y0 + y, steps=5)
+        page.mouse.up()
+        page.wait_for_function(f"(document.querySelector('{text}') || {{}}).textContent?.includes('cm²')")
+        stats = page.evaluate("pacsMPR.views[0].roi")
+        assert stats["shape"] == "polygon" and stats["pixels"] > 10
