@@ -183,7 +183,8 @@ def annotations(tenant: Tenant, actor: Actor, study_uid: str) -> list[Annotation
     """The acting user's annotations on the tenant's study, oldest first."""
     _study(tenant, study_uid)
     stmt = tenancy.select(tenant, Annotation).where(
-        Annotation.user_id == actor.user_id, Annotation.study_uid == study_uid
+        Annotation.user_id == actor.user_id, Annotation.study_uid == study_uid,
+        Annotation.sop_uid != "",  # MPR measurements: app.services.plane_measurements
     ).order_by(Annotation.id)
     return list(db.session.execute(stmt).scalars())
 

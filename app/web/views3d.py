@@ -9,10 +9,12 @@ and a small form changes the view.
 """
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint, flash, g, jsonify, make_response, redirect, render_template, request, url_for,
+)
 from flask_babel import gettext as _
 
-from app.services import permissions, volumes
+from app.services import permissions, plane_measurements, volumes
 from app.services.errors import Invalid
 from app.web.filters import patient_name
 from app.web.messages import N_
@@ -63,3 +65,28 @@ def derive(study_uid: str, series_uid: str):
                                       request.form.get("query", ""))
     flash(_("The reformatted series was saved to the archive."))
     return redirect(url_for("viewer.study", study_uid=study_uid, series=new_series))
+
+
+@bp.get("/<study_uid>/<series_uid>/measurements")
+@permission_required(permissions.STUDY_READ)
+def measurements(study_uid: str, series_uid: str):
+    """The user's saved MPR measurements of this series (patient mm)."""
+    rows = plane_measurements.listing(g.tenant, current_actor(), study_uid, series_uid)
+    response = jsonify(measurements=rows)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/<study_uid>/<series_uid>/measurements")
+@permission_required(permissions.STUDY_READ)
+def save_measurement(study_uid: str, series_uid: str):
+    """Save one MPR measurement (JSON: kind, points in patient mm, label as shown)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Invalid("the request must be JSON")
+    row = plane_measurements.save(g.tenant, current_actor(), study_uid, series_uid,
+                                  str(body.get("kind", "")), body.get("points"),
+                                  str(body.get("label", "")))
+    response = make_response(jsonify(id=row.id), 201)
+    response.headers["Cache-Control"] = "no-store"
+    return response

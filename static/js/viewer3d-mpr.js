@@ -111,6 +111,7 @@
         return '<polyline points="' + l.map(function (q) { return q.join(","); }).join(" ") + '"/>';
       }).join("") + '<text x="' + (last[0] + 6) + '" y="' + (last[1] - 6) + '">' + m.label + "</text></g>");
     }
+    parts.push(this.drawSaved ? this.drawSaved() : "");
     this.svg.innerHTML = parts.join("");
     var slab = this.el.querySelector('[data-v="slab"]');
     if (slab) slab.textContent = g.thickness ? g.thickness + " mm " + g.mode.toUpperCase() : "";
@@ -146,12 +147,48 @@
       for (var i = 1; i < p.length; i++) total += len(sub(p[i], p[i - 1]));
       label = total.toFixed(1) + " mm";
     }
-    if (p.length >= NEEDS[kind]) multi.done = true;
+    if (p.length >= NEEDS[kind]) { multi.done = true; keep(kind, p.slice(), label); }
     view.measure = { query: view.geom.query, display: multi.display.slice(), label: label,
                      gaps: kind === "cobb" ? [1] : [] };
     view.draw();
     if (label) V.status(V.data.text[kind] + " " + label);
   }
+
+  // ---- saved measurements: kept as patient points, drawn on any plane that passes through them ----
+  var saved = [], csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  function keep(kind, points, label) {
+    fetch(V.data.measurements, { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify({ kind: kind, points: points, label: label }) })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
+      .then(function (row) { saved.push({ id: row.id, kind: kind, points: points, label: label }); })
+      .catch(function () { V.status(V.data.text.saveFailed); });
+  }
+  fetch(V.data.measurements, { credentials: "same-origin" })
+    .then(function (r) { return r.ok ? r.json() : { measurements: [] }; })
+    .then(function (body) { saved = body.measurements; views.forEach(function (v) { v.draw(); }); });
+  View.prototype.drawSaved = function () {
+    var self = this;
+    return saved.map(function (m) {
+      var pts = m.points.map(function (p) { return self.project(p); });
+      if (!pts.every(function (q) { return q[2]; })) return "";  // not on this plane
+      var last = pts[pts.length - 1], shape;
+      if (m.kind === "ellipse" || m.kind === "rectangle") {
+        var x0 = Math.min(pts[0][0], pts[1][0]), y0 = Math.min(pts[0][1], pts[1][1]);
+        var w = Math.abs(pts[1][0] - pts[0][0]), h = Math.abs(pts[1][1] - pts[0][1]);
+        shape = m.kind === "ellipse" ? '<ellipse cx="' + (x0 + w / 2) + '" cy="' + (y0 + h / 2) + '" rx="' + w / 2 + '" ry="' + h / 2 + '"/>'
+          : '<rect x="' + x0 + '" y="' + y0 + '" width="' + w + '" height="' + h + '"/>';
+      } else {
+        var tag = m.kind === "freehand" ? "polygon" : "polyline";
+        var runs = m.kind === "cobb" ? [pts.slice(0, 2), pts.slice(2)] : [pts];
+        shape = runs.map(function (run) {
+          return "<" + tag + ' points="' + run.map(function (q) { return q[0] + "," + q[1]; }).join(" ") + '"/>';
+        }).join("");
+      }
+      return '<g class="mpr-measure mpr-saved">' + shape + '<text x="' + (last[0] + 6) + '" y="' + (last[1] - 6) + '">' +
+        m.label.replace(/[<&]/g, "") + "</text></g>";
+    }).join("");
+  };
 
   // Region statistics, computed by the farm from the plane's values (not from the picture).
   function roi(view, points) {
@@ -170,6 +207,9 @@
         view.roi = s;
         view.draw();
         V.status(view.measure.label);
+        if (s.pixels) keep(shape === "polygon" ? "freehand" : shape, points.map(function (d) {
+          return view.pick(d[0], d[1]);
+        }), view.measure.label);
       }).catch(function () { V.status(V.data.text.failed); });
   }
 
@@ -245,6 +285,10 @@
         }
       },
       end: function (ev) {
+        if (start && view.dragTool === "length" && view.measure && view.measure.label) {
+          var endAt = view.at(ev);
+          keep("length", [start.point, view.pick(endAt[0], endAt[1])], view.measure.label);
+        }
         if (start && (view.dragTool === "ellipse" || view.dragTool === "rectangle")) roi(view, [start.at, view.at(ev)]);
         if (start && view.dragTool === "freehand" && start.trace.length >= 3) roi(view, start.trace);
         start = null;
@@ -258,7 +302,12 @@
       moveTo([S.cx + n[0] * step, S.cy + n[1] * step, S.cz + n[2] * step], true);
     }, { passive: false });
     el.addEventListener("contextmenu", function (ev) { ev.preventDefault(); });
-    el.addEventListener("dblclick", function () { if (multi && multi.kind === "polyline") multi.done = true; });
+    el.addEventListener("dblclick", function () {
+      if (multi && multi.kind === "polyline" && !multi.done && multi.points.length > 1) {
+        multi.done = true;
+        keep("polyline", multi.points.slice(), view.measure.label);
+      }
+    });
   });
 
   // ---- curved MPR: the fourth viewport shows the reformat along the path once it has 2 points ----

@@ -294,3 +294,30 @@ def test_freehand_region_on_a_plane_and_bad_polygons(loaded, client_for):
     for bad in ("roi=polygon&pts=1,1,2,2", "roi=ellipse&pts=1,1", "roi=polygon&pts=a,b,c,d,e,f"):
         response = doctor.get(f"{base}?{query}&{bad}", headers={"Accept": "application/json"})
         assert response.status_code == 400 and "pts" in response.get_json()["error"].lower()
+
+
+def test_mpr_measurements_are_saved_per_user_and_series(loaded, client_for, app):
+    from app.extensions import db
+    from app.models import AuditEvent
+
+    doctor = client_for(loaded.a.doctor)
+    url = f"/viewer3d/{loaded.study}/{loaded.ct}/measurements"
+    assert doctor.get(url).get_json() == {"measurements": []}
+    body = {"kind": "length", "points": [[0, 0, -50], [30, 40, -50]], "label": "50.0 mm"}
+    assert doctor.post(url, json=body).status_code == 201
+    [saved] = doctor.get(url).get_json()["measurements"]
+    assert (saved["kind"], saved["points"], saved["label"]) == ("length", body["points"], "50.0 mm")
+    # Not in the 2-D viewer's list (it draws frame pixels), not for another user or tenant.
+    assert doctor.get(f"/viewer/{loaded.study}/annotations").get_json()["annotations"] == []
+    assert client_for(loaded.a.admin).get(url).get_json() == {"measurements": []}
+    intruder = client_for(loaded.b.doctor)
+    assert intruder.get(url).status_code == 404
+    assert intruder.post(url, json=body).status_code == 404
+    for bad in ({"kind": "length", "points": [[0, 0, 0]]}, {"kind": "spiral", "points": []},
+                {"kind": "angle", "points": [[0, 0, "x"], [1, 1, 1], [2, 2, 2]]}):
+        response = doctor.post(url, json=bad)
+        assert response.status_code == 400
+    assert doctor.post(url, data="not json").status_code == 400
+    events = db.session.execute(db.select(AuditEvent).where(
+        AuditEvent.action == "measurement.save", AuditEvent.object_uid == loaded.ct)).scalars().all()
+    assert len(events) == 1

@@ -291,3 +291,27 @@ def test_polyline_cobb_and_freehand_in_a_plane(study, app):
         page.wait_for_function(f"(document.querySelector('{text}') || {{}}).textContent?.includes('cm²')")
         stats = page.evaluate("pacsMPR.views[0].roi")
         assert stats["shape"] == "polygon" and stats["pixels"] > 10
+
+
+def test_a_saved_mpr_measurement_is_drawn_again_after_reload(study, app):
+    a, ct, _ = study
+    with serve(app) as base, chromium() as browser:
+        page = new_page(browser, base, "desktop")
+        login(page, base, a.doctor, PASSWORD)
+        page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr")
+        page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)")
+        box = page.locator('.v3d-vp[data-plane="axial"]').bounding_box()
+        x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.click('[data-tool="length"]')
+        page.mouse.move(x0 - 50, y0)
+        page.mouse.down()
+        page.mouse.move(x0 + 50, y0, steps=4)
+        page.mouse.up()
+        label = page.locator('.v3d-vp[data-plane="axial"] .mpr-measure text').first.text_content()
+        page.wait_for_timeout(500)  # the save request
+        page.reload()
+        page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)"
+                               " && document.querySelector('.v3d-vp[data-plane=\"axial\"] .mpr-saved')")
+        assert page.locator('.v3d-vp[data-plane="axial"] .mpr-saved text').text_content() == label
+        # A line along the patient x axis only crosses the sagittal plane: not drawn there.
+        assert page.locator('.v3d-vp[data-plane="sagittal"] .mpr-saved').count() == 0
