@@ -22,7 +22,8 @@ from app.services.errors import Invalid
 #: Kind → (fewest, most) points.
 KINDS: dict[str, tuple[int, int]] = {
     "length": (2, 2), "angle": (3, 3), "cobb": (4, 4), "polyline": (2, 500),
-    "ellipse": (2, 2), "rectangle": (2, 2), "freehand": (3, 1000),
+    "ellipse": (2, 2), "rectangle": (2, 2), "freehand": (3, 1000), "ctr": (4, 4),
+    "arrow": (2, 2), "text": (1, 1),
 }
 MAX_LABEL = 200
 MAX_COORDINATE = 1e5

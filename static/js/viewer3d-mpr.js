@@ -74,6 +74,8 @@
     var g = this.geom, self = this, parts = [];
     if (!g) return;
     this.svg.setAttribute("viewBox", "0 0 " + this.size.w + " " + this.size.h);
+    parts.push('<defs><marker id="mpr-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8"' +
+               ' markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#ffd23f"/></marker></defs>');
     Object.keys(g.lines).forEach(function (name) {
       var line = g.lines[name];
       if (!line) return;
@@ -108,7 +110,8 @@
         if ((m.gaps || []).indexOf(i) >= 0) lines.push([]);
       });
       parts.push('<g class="mpr-measure">' + lines.map(function (l) {
-        return '<polyline points="' + l.map(function (q) { return q.join(","); }).join(" ") + '"/>';
+        return '<polyline' + (m.arrow ? ' marker-end="url(#mpr-arrow)"' : "") + ' points="' +
+          l.map(function (q) { return q.join(","); }).join(" ") + '"/>';
       }).join("") + '<text x="' + (last[0] + 6) + '" y="' + (last[1] - 6) + '">' + m.label + "</text></g>");
     }
     parts.push(this.drawSaved ? this.drawSaved() : "");
@@ -121,7 +124,7 @@
 
   // Point-by-point tools, measured in patient space: angle (arm, vertex, arm), Cobb angle (two
   // lines, four clicks), polyline (clicks, double-click to finish).
-  var NEEDS = { angle: 3, cobb: 4, polyline: Infinity };
+  var NEEDS = { angle: 3, cobb: 4, ctr: 4, polyline: Infinity };
   var multi = null;
   function sub(a, b) { return [a[0] - b[0], a[1] - b[1], a[2] - b[2]]; }
   function len(u) { return Math.sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]); }
@@ -142,6 +145,10 @@
       var a = degreesBetween(sub(p[1], p[0]), sub(p[3], p[2]));
       label = Math.min(a, 180 - a).toFixed(1) + "°";
     }
+    if (kind === "ctr" && p.length === 4) {  // heart width, then thorax width
+      var thorax = len(sub(p[3], p[2]));
+      label = thorax ? V.data.text.ctr + " " + (len(sub(p[1], p[0])) / thorax).toFixed(2) : "";
+    }
     if (kind === "polyline" && p.length > 1) {
       var total = 0;
       for (var i = 1; i < p.length; i++) total += len(sub(p[i], p[i - 1]));
@@ -149,9 +156,9 @@
     }
     if (p.length >= NEEDS[kind]) { multi.done = true; keep(kind, p.slice(), label); }
     view.measure = { query: view.geom.query, display: multi.display.slice(), label: label,
-                     gaps: kind === "cobb" ? [1] : [] };
+                     gaps: kind === "cobb" || kind === "ctr" ? [1] : [] };
     view.draw();
-    if (label) V.status(V.data.text[kind] + " " + label);
+    if (label) V.status(kind === "ctr" ? label : V.data.text[kind] + " " + label);
   }
 
   // ---- saved measurements: kept as patient points, drawn on any plane that passes through them ----
@@ -161,7 +168,10 @@
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
       body: JSON.stringify({ kind: kind, points: points, label: label }) })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
-      .then(function (row) { saved.push({ id: row.id, kind: kind, points: points, label: label }); })
+      .then(function (row) {
+        saved.push({ id: row.id, kind: kind, points: points, label: label });
+        views.forEach(function (v) { v.draw(); });
+      })
       .catch(function () { V.status(V.data.text.saveFailed); });
   }
   fetch(V.data.measurements, { credentials: "same-origin" })
@@ -173,16 +183,19 @@
       var pts = m.points.map(function (p) { return self.project(p); });
       if (!pts.every(function (q) { return q[2]; })) return "";  // not on this plane
       var last = pts[pts.length - 1], shape;
-      if (m.kind === "ellipse" || m.kind === "rectangle") {
+      if (m.kind === "text") {
+        shape = "";
+      } else if (m.kind === "ellipse" || m.kind === "rectangle") {
         var x0 = Math.min(pts[0][0], pts[1][0]), y0 = Math.min(pts[0][1], pts[1][1]);
         var w = Math.abs(pts[1][0] - pts[0][0]), h = Math.abs(pts[1][1] - pts[0][1]);
         shape = m.kind === "ellipse" ? '<ellipse cx="' + (x0 + w / 2) + '" cy="' + (y0 + h / 2) + '" rx="' + w / 2 + '" ry="' + h / 2 + '"/>'
           : '<rect x="' + x0 + '" y="' + y0 + '" width="' + w + '" height="' + h + '"/>';
       } else {
         var tag = m.kind === "freehand" ? "polygon" : "polyline";
-        var runs = m.kind === "cobb" ? [pts.slice(0, 2), pts.slice(2)] : [pts];
+        var runs = m.kind === "cobb" || m.kind === "ctr" ? [pts.slice(0, 2), pts.slice(2)] : [pts];
         shape = runs.map(function (run) {
-          return "<" + tag + ' points="' + run.map(function (q) { return q[0] + "," + q[1]; }).join(" ") + '"/>';
+          return "<" + tag + (m.kind === "arrow" ? ' marker-end="url(#mpr-arrow)"' : "") + ' points="' +
+            run.map(function (q) { return q[0] + "," + q[1]; }).join(" ") + '"/>';
         }).join("");
       }
       return '<g class="mpr-measure mpr-saved">' + shape + '<text x="' + (last[0] + 6) + '" y="' + (last[1] - 6) + '">' +
@@ -255,6 +268,12 @@
         if (t === "length") start = { at: at, point: view.pick(at[0], at[1]) };
         if (NEEDS[t]) { multiClick(view, at, t); return false; }
         if (t === "freehand") start = { at: at, trace: [at] };
+        if (t === "arrow") start = { at: at, point: view.pick(at[0], at[1]) };
+        if (t === "text") {
+          var words = window.prompt(V.data.text.enterText, "");
+          if (words) keep("text", [view.pick(at[0], at[1])], words.slice(0, 200));
+          return false;
+        }
         if (t === "ellipse" || t === "rectangle") start = { at: at };
         if (t === "path") { path.push(view.pick(at[0], at[1]).map(round)); pathChanged(); return false; }
       },
@@ -276,6 +295,9 @@
         } else if ((t === "ellipse" || t === "rectangle") && start) {
           view.measure = { query: view.geom.query, shape: t, display: [start.at, at], label: "" };
           view.draw();
+        } else if (t === "arrow" && start) {
+          view.measure = { query: view.geom.query, display: [start.at, at], label: "", arrow: true };
+          view.draw();
         } else if (t === "length" && start) {
           var end = view.pick(at[0], at[1]);
           var mm = Math.sqrt([0, 1, 2].reduce(function (s, i) { return s + Math.pow(end[i] - start.point[i], 2); }, 0));
@@ -285,6 +307,10 @@
         }
       },
       end: function (ev) {
+        if (start && view.dragTool === "arrow") {
+          var tip = view.at(ev);
+          keep("arrow", [start.point, view.pick(tip[0], tip[1])], "");
+        }
         if (start && view.dragTool === "length" && view.measure && view.measure.label) {
           var endAt = view.at(ev);
           keep("length", [start.point, view.pick(endAt[0], endAt[1])], view.measure.label);

@@ -308,10 +308,26 @@ def test_a_saved_mpr_measurement_is_drawn_again_after_reload(study, app):
         page.mouse.move(x0 + 50, y0, steps=4)
         page.mouse.up()
         label = page.locator('.v3d-vp[data-plane="axial"] .mpr-measure text').first.text_content()
-        page.wait_for_timeout(500)  # the save request
+        # Cardiothoracic ratio: 60 px of heart over 150 px of thorax on square pixels.
+        page.click('[data-tool="ctr"]')
+        for dx in (-30, 30, -75, 75):
+            page.mouse.click(x0 + dx, y0 + 60)
+        assert page.locator('.v3d-vp[data-plane="axial"] .mpr-measure text').first.text_content() \
+            .endswith("0.40")
+        page.click('[data-tool="arrow"]')
+        page.mouse.move(x0 + 60, y0 - 60)
+        page.mouse.down()
+        page.mouse.move(x0 + 10, y0 - 10, steps=3)
+        page.mouse.up()
+        page.once("dialog", lambda dialog: dialog.accept("右肺结节"))
+        page.click('[data-tool="text"]')
+        page.mouse.click(x0 + 70, y0 - 70)
+        page.wait_for_function("document.querySelectorAll('.v3d-vp[data-plane=\"axial\"] .mpr-saved').length >= 4")
         page.reload()
         page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)"
                                " && document.querySelector('.v3d-vp[data-plane=\"axial\"] .mpr-saved')")
-        assert page.locator('.v3d-vp[data-plane="axial"] .mpr-saved text').text_content() == label
+        texts = page.locator('.v3d-vp[data-plane="axial"] .mpr-saved text').all_text_contents()
+        assert label in texts and "右肺结节" in texts and any(t.endswith("0.40") for t in texts)
+        assert page.locator('.v3d-vp[data-plane="axial"] .mpr-saved polyline[marker-end]').count() == 1
         # A line along the patient x axis only crosses the sagittal plane: not drawn there.
         assert page.locator('.v3d-vp[data-plane="sagittal"] .mpr-saved').count() == 0
