@@ -235,19 +235,19 @@ def test_length_and_angle_in_a_plane_are_measured_in_patient_mm(study, app):
         page.mouse.down()
         page.mouse.move(x0 + 200, y0, steps=5)
         page.mouse.up()
-        label = page.locator('.v3d-vp[data-plane="axial"] .mpr-measure text').text_content()
+        label = page.locator('.v3d-vp[data-plane="axial"] .mpr-measure:not(.mpr-saved) text').text_content()
         assert abs(float(label.split()[0]) - expected) < 0.15
         page.click('[data-tool="angle"]')
         for dx, dy in ((150, 0), (0, 0), (0, -150)):  # a right angle on screen is a right angle in mm
             page.mouse.click(x0 + dx, y0 + dy)
-        label = page.locator('.v3d-vp[data-plane="axial"] .mpr-measure text').text_content()
+        label = page.locator('.v3d-vp[data-plane="axial"] .mpr-measure:not(.mpr-saved) text').text_content()
         assert abs(float(label.rstrip("°")) - 90.0) < 1.0
         page.click('[data-tool="ellipse"]')
         page.mouse.move(x0 - 40, y0 - 40)
         page.mouse.down()
         page.mouse.move(x0 + 40, y0 + 40, steps=4)
         page.mouse.up()
-        page.wait_for_function("(document.querySelector('.v3d-vp[data-plane=\"axial\"] .mpr-measure text')"
+        page.wait_for_function("(document.querySelector('.v3d-vp[data-plane=\"axial\"] .mpr-measure:not(.mpr-saved) text')"
                                " || {}).textContent?.includes('cm²')")
         stats = page.evaluate("pacsMPR.views[0].roi")
         assert stats["shape"] == "ellipse" and stats["pixels"] > 10 and stats["area_mm2"] > 0
@@ -262,7 +262,7 @@ def test_polyline_cobb_and_freehand_in_a_plane(study, app):
         page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)")
         box = page.locator('.v3d-vp[data-plane="axial"]').bounding_box()
         x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        text = '.v3d-vp[data-plane="axial"] .mpr-measure text'
+        text = '.v3d-vp[data-plane="axial"] .mpr-measure:not(.mpr-saved) text'
         # Polyline: an L of two 100-pixel legs is twice one leg's length in mm.
         page.click('[data-tool="length"]')
         page.mouse.move(x0, y0)
