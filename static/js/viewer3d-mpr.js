@@ -214,6 +214,18 @@
       .then(function (s) {
         if (!view.measure || view.geom.query !== shown) return;
         var unit = s.modality === "CT" ? " HU" : "";
+        if (view.wlRegion) {  // W/L from the region: its minimum to its maximum
+          view.wlRegion = false; view.measure = null;
+          if (s.pixels && s.max > s.min) { S.wc = round((s.min + s.max) / 2); S.ww = round(s.max - s.min); all(false); }
+          return;
+        }
+        if (view.probe) {
+          view.probe = false;
+          view.measure.label = s.pixels ? s.mean.toFixed(1) + unit + " (" + s.min.toFixed(0) + "–" + s.max.toFixed(0) + ")" : "";
+          view.draw();
+          V.status(V.data.text.probe + " " + view.measure.label);
+          return;
+        }
         view.measure.label = s.pixels ? V.data.text.area + " " + (s.area_mm2 / 100).toFixed(2) + " cm² · " +
           V.data.text.mean + " " + s.mean.toFixed(1) + unit + " · " + V.data.text.sd + " " + s.sd.toFixed(1) +
           " · " + s.min.toFixed(0) + "–" + s.max.toFixed(0) : V.data.text.empty;
@@ -269,6 +281,13 @@
         if (NEEDS[t]) { multiClick(view, at, t); return false; }
         if (t === "freehand") start = { at: at, trace: [at] };
         if (t === "arrow") start = { at: at, point: view.pick(at[0], at[1]) };
+        if (t === "wlregion") start = { at: at };
+        if (t === "probe") {  // the value under the pointer: a 5×5-pixel region around it
+          view.dragTool = "rectangle"; view.probe = true;
+          view.measure = { query: view.geom.query, shape: "rectangle", display: [[at[0] - 2, at[1] - 2], [at[0] + 2, at[1] + 2]], label: "" };
+          roi(view, view.measure.display);
+          return false;
+        }
         if (t === "text") {
           var words = window.prompt(V.data.text.enterText, "");
           if (words) keep("text", [view.pick(at[0], at[1])], words.slice(0, 200));
@@ -293,7 +312,7 @@
           view.measure = { query: view.geom.query, shape: "polygon", display: start.trace.slice(), label: "" };
           view.draw();
         } else if ((t === "ellipse" || t === "rectangle") && start) {
-          view.measure = { query: view.geom.query, shape: t, display: [start.at, at], label: "" };
+          view.measure = { query: view.geom.query, shape: t === "wlregion" ? "rectangle" : t, display: [start.at, at], label: "" };
           view.draw();
         } else if (t === "arrow" && start) {
           view.measure = { query: view.geom.query, display: [start.at, at], label: "", arrow: true };
@@ -316,6 +335,7 @@
           keep("length", [start.point, view.pick(endAt[0], endAt[1])], view.measure.label);
         }
         if (start && (view.dragTool === "ellipse" || view.dragTool === "rectangle")) roi(view, [start.at, view.at(ev)]);
+        if (start && view.dragTool === "wlregion") { view.dragTool = "rectangle"; view.wlRegion = true; roi(view, [start.at, view.at(ev)]); }
         if (start && view.dragTool === "freehand" && start.trace.length >= 3) roi(view, start.trace);
         start = null;
       },

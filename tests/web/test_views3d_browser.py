@@ -331,3 +331,28 @@ def test_a_saved_mpr_measurement_is_drawn_again_after_reload(study, app):
         assert page.locator('.v3d-vp[data-plane="axial"] .mpr-saved polyline[marker-end]').count() == 1
         # A line along the patient x axis only crosses the sagittal plane: not drawn there.
         assert page.locator('.v3d-vp[data-plane="sagittal"] .mpr-saved').count() == 0
+
+
+def test_probe_and_window_from_a_region_on_a_plane(study, app):
+    a, ct, _ = study
+    with serve(app) as base, chromium() as browser:
+        page = new_page(browser, base, "desktop")
+        login(page, base, a.doctor, PASSWORD)
+        page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr")
+        page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)")
+        box = page.locator('.v3d-vp[data-plane="axial"]').bounding_box()
+        page.click('[data-tool="probe"]')
+        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + 12)  # air above the patient
+        text = '.v3d-vp[data-plane="axial"] .mpr-measure:not(.mpr-saved) text'
+        page.wait_for_function(f"(document.querySelector('{text}') || {{}}).textContent?.includes('HU')")
+        assert float(page.locator(text).text_content().split()[0]) < -900
+        page.click('[data-tool="wlregion"]')
+        x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x0 - 30, y0 - 30)
+        page.mouse.down()
+        page.mouse.move(x0 + 30, y0 + 30, steps=3)
+        page.mouse.up()
+        page.wait_for_function("pacsMPR.state.ww !== null")
+        window = page.evaluate("[pacsMPR.state.wc, pacsMPR.state.ww]")
+        assert window[1] > 0
+        page.wait_for_function("pacsMPR.views.every(v => (v.img.dataset.shown || '').includes('ww='))")
