@@ -245,7 +245,27 @@
   }
   var settle = V.rester(function () { all(false); });
 
+  // Keep a point inside the volume: inside every plane's image, each of which spans the volume.
+  function inside(point) {
+    var p = point.slice();
+    views.forEach(function (v) {
+      var g = v.geom;
+      if (!g) return;
+      var d = [0, 1, 2].map(function (i) { return p[i] - g.origin[i]; });
+      function along(a) { return d[0] * a[0] + d[1] * a[1] + d[2] * a[2]; }
+      var col = Math.max(0, Math.min(g.size[1] - 1, along(g.row_axis) / g.spacing[1]));
+      var row = Math.max(0, Math.min(g.size[0] - 1, along(g.col_axis) / g.spacing[0]));
+      var depth = along(g.normal);
+      p = [0, 1, 2].map(function (i) {
+        return g.origin[i] + col * g.spacing[1] * g.row_axis[i] + row * g.spacing[0] * g.col_axis[i] +
+          depth * g.normal[i];
+      });
+    });
+    return p;
+  }
+
   function moveTo(point, preview, quiet) {
+    point = inside(point);
     S.cx = round(point[0]); S.cy = round(point[1]); S.cz = round(point[2]);
     all(preview);
     if (!quiet) tellOthers();

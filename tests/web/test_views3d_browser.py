@@ -356,3 +356,25 @@ def test_probe_and_window_from_a_region_on_a_plane(study, app):
         window = page.evaluate("[pacsMPR.state.wc, pacsMPR.state.ww]")
         assert window[1] > 0
         page.wait_for_function("pacsMPR.views.every(v => (v.img.dataset.shown || '').includes('ww='))")
+
+
+def test_the_crosshair_stays_inside_the_volume(study, app):
+    a, ct, _ = study
+    with serve(app) as base, chromium() as browser:
+        page = new_page(browser, base, "desktop")
+        login(page, base, a.doctor, PASSWORD)
+        page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr")
+        page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)")
+        top = page.evaluate("""() => { const g = pacsMPR.views[1].geom;   // coronal: row 0 is the top slice
+            return g.origin[2]; }""")
+        box = page.locator('.v3d-vp[data-plane="coronal"]').bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + 3)  # the black band above the image
+        page.wait_for_function(f"pacsMPR.state.cz !== null && pacsMPR.state.cz <= {top} + 0.01")
+        axial = page.locator('.v3d-vp[data-plane="axial"]').bounding_box()
+        page.mouse.move(axial["x"] + axial["width"] / 2, axial["y"] + axial["height"] / 2)
+        for _ in range(5):  # stepping the axial plane towards the head cannot leave the volume
+            page.mouse.wheel(0, 100)
+            page.mouse.wheel(0, -100)
+            page.mouse.wheel(0, 100)
+        page.wait_for_timeout(300)
+        assert page.evaluate("pacsMPR.state.cz") <= top + 0.01
