@@ -36,6 +36,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 
+from render_farm.query_values import finite_number, number
 from render_farm.cache import ByteLRUCache
 from render_farm.plane_display import encode_view, render_values
 from render_farm.planes import Plane, sample
@@ -210,22 +211,17 @@ class CPRState:
 
     def to_query(self) -> str:
         """Canonical query of the CPR keys (defaults omitted, sorted)."""
-        pairs = [("path", ";".join(",".join(_number(c) for c in point) for point in self.path))]
+        pairs = [("path", ";".join(",".join(number(c) for c in point) for point in self.path))]
         for key, value, default in (("kind", self.kind, "straight"), ("ang", self.angle, 0.0),
                                     ("cw", self.width, 60.0), ("pos", self.position, 0.0)):
             if value != default:
-                pairs.append((key, value if isinstance(value, str) else _number(value)))
+                pairs.append((key, value if isinstance(value, str) else number(value)))
         if self.horizontal:
             pairs.append(("hz", "1"))
         return urlencode(sorted(pairs))
 
 
 _CPR_KEYS = frozenset({"path", "kind", "ang", "cw", "pos", "hz"})
-
-
-def _number(value: float) -> str:
-    value = float(value)
-    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
 def _parse_path(text: str) -> tuple[tuple[float, float, float], ...]:
@@ -257,10 +253,7 @@ def split_query(query: str) -> tuple[CPRState, ViewState]:
         values["kind"] = cpr["kind"].strip().lower()
     for key, name in (("ang", "angle"), ("cw", "width"), ("pos", "position")):
         if key in cpr:
-            try:
-                values[name] = float(cpr[key])
-            except ValueError:
-                raise ValueError(f"{key}: expected a number, got {cpr[key]!r}") from None
+            values[name] = finite_number(key, cpr[key])
     if "hz" in cpr:
         if cpr["hz"] not in ("0", "1"):
             raise ValueError(f"hz: expected 1 or 0, got {cpr['hz']!r}")

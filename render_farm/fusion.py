@@ -33,6 +33,7 @@ import numpy as np
 import pydicom
 from PIL import Image
 
+from render_farm.query_values import finite_number, flag, number
 from render_farm.cache import ByteLRUCache
 from render_farm.colormaps import Colormap, colormap_lut
 from render_farm.encode import encode
@@ -48,7 +49,6 @@ from render_farm.viewport import ViewState, viewport_geometry
 from render_farm.volume import Volume, load_volume
 
 _KEYS = ("k", "omin", "omax", "ocm", "op", "ot", "suv")
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,11 @@ class FusionState:
             pairs.append(("k", str(self.slice_index)))
         for key, value in (("omin", self.overlay_min), ("omax", self.overlay_max)):
             if value is not None:
-                pairs.append((key, _number(value)))
+                pairs.append((key, number(value)))
         if self.colormap is not Colormap.PET:
             pairs.append(("ocm", self.colormap.value))
         if self.opacity != 0.5:
-            pairs.append(("op", _number(self.opacity)))
+            pairs.append(("op", number(self.opacity)))
         if not self.transparent_below:
             pairs.append(("ot", "0"))
         if self.suv:
@@ -104,29 +104,6 @@ class FusionState:
             # An all-default MPR state still says "an MPR plane": keep one key of it.
             pairs += parse_qsl(self.mpr.to_query()) or [("o", self.mpr.orientation.value)]
         return urlencode(sorted(pairs))
-
-
-def _number(value: float) -> str:
-    value = float(value)
-    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-
-
-def _float(key: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{key}: expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{key}: expected a finite number, got {text!r}")
-    return value
-
-
-def _flag(key: str, text: str) -> bool:
-    if text.lower() in _TRUE:
-        return True
-    if text.lower() in _FALSE:
-        return False
-    raise ValueError(f"{key}: expected 1 or 0, got {text!r}")
 
 
 def split_query(query: str) -> tuple[FusionState, ViewState]:
@@ -154,9 +131,9 @@ def split_query(query: str) -> tuple[FusionState, ViewState]:
         except ValueError:
             raise ValueError(f"k: expected a slice index, got {own['k']!r}") from None
     if "omin" in own:
-        values["overlay_min"] = _float("omin", own["omin"])
+        values["overlay_min"] = finite_number("omin", own["omin"])
     if "omax" in own:
-        values["overlay_max"] = _float("omax", own["omax"])
+        values["overlay_max"] = finite_number("omax", own["omax"])
     if "ocm" in own:
         try:
             values["colormap"] = Colormap(own["ocm"].lower())
@@ -164,11 +141,11 @@ def split_query(query: str) -> tuple[FusionState, ViewState]:
             known = ", ".join(c.value for c in Colormap)
             raise ValueError(f"ocm: expected one of {known}, got {own['ocm']!r}") from None
     if "op" in own:
-        values["opacity"] = _float("op", own["op"])
+        values["opacity"] = finite_number("op", own["op"])
     if "ot" in own:
-        values["transparent_below"] = _flag("ot", own["ot"])
+        values["transparent_below"] = flag("ot", own["ot"])
     if "suv" in own:
-        values["suv"] = _flag("suv", own["suv"])
+        values["suv"] = flag("suv", own["suv"])
     mpr, view_state = split_mpr_query(urlencode(view))
     if any(key in MPR_KEYS for key, _ in items):
         values["mpr"] = mpr

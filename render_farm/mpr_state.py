@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 
+from render_farm.query_values import finite_number, number
 from render_farm.planes import SLAB_MODES
 from render_farm.viewport import ViewState
 
@@ -130,7 +131,7 @@ class MPRState:
             value = getattr(self, field.name)
             if value != field.default:
                 text = value.value if isinstance(value, Orientation) else (
-                    value if isinstance(value, str) else _number(value))
+                    value if isinstance(value, str) else number(value))
                 pairs.append((_KEYS[field.name], text))
         return urlencode(sorted(pairs))
 
@@ -155,11 +156,6 @@ def _check(name: str, value, low: float, high: float) -> None:
                          f"got {value!r}")
 
 
-def _number(value: float) -> str:
-    value = float(value)
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
 
 
 def split_query(query: str) -> tuple[MPRState, ViewState]:
@@ -189,13 +185,7 @@ def split_query(query: str) -> tuple[MPRState, ViewState]:
         elif name == "mode":
             values[name] = text.lower()
         else:
-            try:
-                number = float(text)
-            except ValueError:
-                raise ValueError(f"{key}: expected a number, got {text!r}") from None
-            if not math.isfinite(number):
-                raise ValueError(f"{key}: expected a finite number, got {text!r}")
-            values[name] = number
+            values[name] = finite_number(key, text)
     return MPRState(**values), ViewState.from_query(view)
 
 

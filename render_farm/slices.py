@@ -210,8 +210,7 @@ def read_stored(refs: list[SliceRef], out: np.ndarray) -> None:
             coded.setdefault(ref.path, []).append(k)
     if coded:
         with ThreadPoolExecutor(DECODE_THREADS) as pool:
-            for _ in pool.map(lambda item: _decode_file(refs, item[1], out), coded.items()):
-                pass
+            list(pool.map(lambda item: _decode_file(refs, item[1], out), coded.items()))
     for k, ref in enumerate(refs):
         _mask_bits(ref, out[k])
 

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 
+from render_farm.query_values import finite_number, flag, number
 from render_farm.colormaps import Colormap
 from render_farm.encode import ImageFormat
 from render_farm.pipeline import WindowFunction
@@ -62,7 +63,6 @@ _ENUM_CODES: dict[str, dict[Any, str]] = {
     "format": {fmt: fmt.value for fmt in ImageFormat},
 }
 _ALIASES = {"format": {"jpg": ImageFormat.JPEG}}
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -210,14 +210,6 @@ class ViewState:
     QUERY_KEYS = frozenset(_FIELDS)
 
 
-def _number(value: float) -> str:
-    # Shortest text that parses back to the same float; integers without ".0".
-    value = float(value)
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
 def _format(name: str, value: Any) -> str:
     if name in _ENUM_CODES:
         return _ENUM_CODES[name][value]
@@ -225,7 +217,7 @@ def _format(name: str, value: Any) -> str:
         return "1" if value else "0"
     if isinstance(value, int):
         return str(value)
-    return _number(value)
+    return number(value)
 
 
 def _parse(name: str, text: str) -> Any:
@@ -239,23 +231,13 @@ def _parse(name: str, text: str) -> Any:
             raise ValueError(f"{key}: expected one of {', '.join(sorted(lookup))}, got {text!r}")
         return lookup[text.lower()]
     if isinstance(default, bool):
-        if text.lower() in _TRUE:
-            return True
-        if text.lower() in _FALSE:
-            return False
-        raise ValueError(f"{key}: expected 1 or 0, got {text!r}")
+        return flag(key, text)
     if isinstance(default, int) or name in ("width", "height"):
         try:
             return int(text)
         except ValueError:
             raise ValueError(f"{key}: expected an integer, got {text!r}") from None
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(f"{key}: expected a number, got {text!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{key}: expected a finite number, got {text!r}")
-    return number
+    return finite_number(key, text)
 
 
 def _check_int(state: ViewState, name: str, low: int, high: int) -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from render_farm.query_values import finite_number, flag, number
 from render_farm.encode import ImageFormat
 from render_farm.vr_camera import Camera, StandardView
 from render_farm.vr_presets import DEFAULT_PRESET, get_preset
@@ -54,24 +55,6 @@ _KEYS = {
     "quality": "q",
 }
 _FIELDS = {key: name for name, key in _KEYS.items()}
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-def _number(value: float) -> str:
-    value = float(value)
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-def _parse_float(key: str, text: str) -> float:
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(f"{key}: expected a number, got {text!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{key}: expected a finite number, got {text!r}")
-    return number
 
 
 @dataclass(frozen=True)
@@ -93,7 +76,7 @@ class Cut:
         c = self.camera
         numbers = [c.azimuth, c.elevation, c.roll, c.zoom, c.pan_x, c.pan_y, c.width, c.height]
         numbers += [v for point in self.polygon for v in point]
-        return ",".join([c.view.value] + [_number(v) for v in numbers])
+        return ",".join([c.view.value] + [number(v) for v in numbers])
 
     @classmethod
     def from_text(cls, text: str) -> Cut:
@@ -101,7 +84,7 @@ class Cut:
         if len(parts) < 15 or len(parts) % 2 == 0:
             raise ValueError("cut: expected view,az,el,ro,z,px,py,w,h then x,y pairs "
                              f"(≥ 3 vertices), got {text!r}")
-        values = [_parse_float("cut", part) for part in parts[1:]]
+        values = [finite_number("cut", part) for part in parts[1:]]
         width, height = values[6], values[7]
         if not (width.is_integer() and height.is_integer()):
             raise ValueError(f"cut: w and h must be integers, got {parts[7]!r}, {parts[8]!r}")
@@ -275,12 +258,12 @@ def _format(name: str, value: Any) -> str:
     if name == "cuts":
         return ";".join(cut.to_text() for cut in value)
     if name in ("crop_mm", "crop_fraction"):
-        return ",".join(_number(v) for v in value)
+        return ",".join(number(v) for v in value)
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, (int, str)):
         return str(value)
-    return _number(value)
+    return number(value)
 
 
 def _parse(name: str, text: str) -> Any:
@@ -300,16 +283,12 @@ def _parse(name: str, text: str) -> Any:
     if name == "cuts":
         return tuple(Cut.from_text(part) for part in text.split(";") if part)
     if name in ("crop_mm", "crop_fraction"):
-        return tuple(_parse_float(key, part) for part in text.split(","))
+        return tuple(finite_number(key, part) for part in text.split(","))
     if name in ("shade", "table_removal"):
-        if text.lower() in _TRUE:
-            return True
-        if text.lower() in _FALSE:
-            return False
-        raise ValueError(f"{key}: expected 1 or 0, got {text!r}")
+        return flag(key, text)
     if name in ("width", "height", "quality"):
         try:
             return int(text)
         except ValueError:
             raise ValueError(f"{key}: expected an integer, got {text!r}") from None
-    return _parse_float(key, text)
+    return finite_number(key, text)
