@@ -97,6 +97,23 @@ def test_fusion_and_dsa_pages_show_their_images(study, app):
         page.screenshot(path=str(OUT / "dsa-desktop.png"))
 
 
+def _open_mpr(browser, base: str, tenant, ct, size: str = "desktop"):
+    """A logged-in page with the MPR of `ct`, every plane's geometry loaded."""
+    page = new_page(browser, base, size)
+    login(page, base, tenant.doctor, PASSWORD)
+    page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr")
+    page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)")
+    return page
+
+
+def _drag(page, start: tuple[float, float], end: tuple[float, float], steps: int) -> None:
+    """Press at `start`, move to `end` in `steps`, release."""
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=steps)
+    page.mouse.up()
+
+
 def _src(page, plane: str) -> str:
     return page.eval_on_selector(f'.v3d-vp[data-plane="{plane}"] .v3d-img', "i => i.dataset.shown || ''")
 
@@ -114,10 +131,7 @@ def test_dragging_the_crosshair_moves_the_other_planes(study, app):
         before = {p: _src(page, p) for p in ("coronal", "sagittal")}
         axial = page.locator('.v3d-vp[data-plane="axial"]').bounding_box()
         x0, y0 = axial["x"] + axial["width"] / 2, axial["y"] + axial["height"] / 2
-        page.mouse.move(x0, y0)
-        page.mouse.down()
-        page.mouse.move(x0 + 60, y0 - 40, steps=6)  # towards the patient's left and anterior
-        page.mouse.up()
+        _drag(page, (x0, y0), (x0 + 60, y0 - 40), 6)  # towards the patient's left and anterior
         page.wait_for_function(
             "b => ['coronal', 'sagittal'].every(p => { const i = document.querySelector("
             "`.v3d-vp[data-plane=\"${p}\"] .v3d-img`); return i.dataset.shown && i.dataset.shown !== b[p]"
@@ -141,10 +155,7 @@ def test_dragging_the_crosshair_moves_the_other_planes(study, app):
 def test_a_path_clicked_on_the_planes_gives_a_curved_reformat(study, app):
     a, ct, _ = study
     with serve(app) as base, chromium() as browser:
-        page = new_page(browser, base, "desktop")
-        login(page, base, a.doctor, PASSWORD)
-        page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr")
-        page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)")
+        page = _open_mpr(browser, base, a, ct)
         page.click('[data-tool="path"]')
         coronal = page.locator('.v3d-vp[data-plane="coronal"]').bounding_box()
         cx = coronal["x"] + coronal["width"] / 2
@@ -218,10 +229,7 @@ def test_the_mpr_crosshair_follows_and_leads_the_3d_cursor_of_other_windows(stud
 def test_length_and_angle_in_a_plane_are_measured_in_patient_mm(study, app):
     a, ct, _ = study
     with serve(app) as base, chromium() as browser:
-        page = new_page(browser, base, "desktop")
-        login(page, base, a.doctor, PASSWORD)
-        page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr")
-        page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)")
+        page = _open_mpr(browser, base, a, ct)
         box = page.locator('.v3d-vp[data-plane="axial"]').bounding_box()
         x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         # The same screen points mapped to patient mm in Python from the farm's geometry.
@@ -231,10 +239,7 @@ def test_length_and_angle_in_a_plane_are_measured_in_patient_mm(study, app):
             const a = v.pick(...at(x0, y0)), b = v.pick(...at(x0 + dx, y0));
             return Math.hypot(b[0] - a[0], b[1] - a[1], b[2] - a[2]); }""", [x0, y0, 200])
         page.click('[data-tool="length"]')
-        page.mouse.move(x0, y0)
-        page.mouse.down()
-        page.mouse.move(x0 + 200, y0, steps=5)
-        page.mouse.up()
+        _drag(page, (x0, y0), (x0 + 200, y0), 5)
         label = page.locator('.v3d-vp[data-plane="axial"] .mpr-measure:not(.mpr-saved) text').text_content()
         assert abs(float(label.split()[0]) - expected) < 0.15
         page.click('[data-tool="angle"]')
@@ -243,10 +248,7 @@ def test_length_and_angle_in_a_plane_are_measured_in_patient_mm(study, app):
         label = page.locator('.v3d-vp[data-plane="axial"] .mpr-measure:not(.mpr-saved) text').text_content()
         assert abs(float(label.rstrip("°")) - 90.0) < 1.0
         page.click('[data-tool="ellipse"]')
-        page.mouse.move(x0 - 40, y0 - 40)
-        page.mouse.down()
-        page.mouse.move(x0 + 40, y0 + 40, steps=4)
-        page.mouse.up()
+        _drag(page, (x0 - 40, y0 - 40), (x0 + 40, y0 + 40), 4)
         page.wait_for_function("(document.querySelector('.v3d-vp[data-plane=\"axial\"] .mpr-measure:not(.mpr-saved) text')"
                                " || {}).textContent?.includes('cm²')")
         stats = page.evaluate("pacsMPR.views[0].roi")
@@ -256,19 +258,13 @@ def test_length_and_angle_in_a_plane_are_measured_in_patient_mm(study, app):
 def test_polyline_cobb_and_freehand_in_a_plane(study, app):
     a, ct, _ = study
     with serve(app) as base, chromium() as browser:
-        page = new_page(browser, base, "desktop")
-        login(page, base, a.doctor, PASSWORD)
-        page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr")
-        page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)")
+        page = _open_mpr(browser, base, a, ct)
         box = page.locator('.v3d-vp[data-plane="axial"]').bounding_box()
         x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         text = '.v3d-vp[data-plane="axial"] .mpr-measure:not(.mpr-saved) text'
         # Polyline: an L of two 100-pixel legs is twice one leg's length in mm.
         page.click('[data-tool="length"]')
-        page.mouse.move(x0, y0)
-        page.mouse.down()
-        page.mouse.move(x0 + 100, y0, steps=4)
-        page.mouse.up()
+        _drag(page, (x0, y0), (x0 + 100, y0), 4)
         leg = float(page.locator(text).text_content().split()[0])
         page.click('[data-tool="polyline"]')
         for dx, dy in ((0, 0), (100, 0), (100, -100)):
@@ -296,17 +292,11 @@ def test_polyline_cobb_and_freehand_in_a_plane(study, app):
 def test_a_saved_mpr_measurement_is_drawn_again_after_reload(study, app):
     a, ct, _ = study
     with serve(app) as base, chromium() as browser:
-        page = new_page(browser, base, "desktop")
-        login(page, base, a.doctor, PASSWORD)
-        page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr")
-        page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)")
+        page = _open_mpr(browser, base, a, ct)
         box = page.locator('.v3d-vp[data-plane="axial"]').bounding_box()
         x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         page.click('[data-tool="length"]')
-        page.mouse.move(x0 - 50, y0)
-        page.mouse.down()
-        page.mouse.move(x0 + 50, y0, steps=4)
-        page.mouse.up()
+        _drag(page, (x0 - 50, y0), (x0 + 50, y0), 4)
         label = page.locator('.v3d-vp[data-plane="axial"] .mpr-measure text').first.text_content()
         # Cardiothoracic ratio: 60 px of heart over 150 px of thorax on square pixels.
         page.click('[data-tool="ctr"]')
@@ -315,10 +305,7 @@ def test_a_saved_mpr_measurement_is_drawn_again_after_reload(study, app):
         assert page.locator('.v3d-vp[data-plane="axial"] .mpr-measure text').first.text_content() \
             .endswith("0.40")
         page.click('[data-tool="arrow"]')
-        page.mouse.move(x0 + 60, y0 - 60)
-        page.mouse.down()
-        page.mouse.move(x0 + 10, y0 - 10, steps=3)
-        page.mouse.up()
+        _drag(page, (x0 + 60, y0 - 60), (x0 + 10, y0 - 10), 3)
         page.once("dialog", lambda dialog: dialog.accept("右肺结节"))
         page.click('[data-tool="text"]')
         page.mouse.click(x0 + 70, y0 - 70)
@@ -336,10 +323,7 @@ def test_a_saved_mpr_measurement_is_drawn_again_after_reload(study, app):
 def test_probe_and_window_from_a_region_on_a_plane(study, app):
     a, ct, _ = study
     with serve(app) as base, chromium() as browser:
-        page = new_page(browser, base, "desktop")
-        login(page, base, a.doctor, PASSWORD)
-        page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr")
-        page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)")
+        page = _open_mpr(browser, base, a, ct)
         box = page.locator('.v3d-vp[data-plane="axial"]').bounding_box()
         page.click('[data-tool="probe"]')
         page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + 12)  # air above the patient
@@ -348,10 +332,7 @@ def test_probe_and_window_from_a_region_on_a_plane(study, app):
         assert float(page.locator(text).text_content().split()[0]) < -900
         page.click('[data-tool="wlregion"]')
         x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        page.mouse.move(x0 - 30, y0 - 30)
-        page.mouse.down()
-        page.mouse.move(x0 + 30, y0 + 30, steps=3)
-        page.mouse.up()
+        _drag(page, (x0 - 30, y0 - 30), (x0 + 30, y0 + 30), 3)
         page.wait_for_function("pacsMPR.state.ww !== null")
         window = page.evaluate("[pacsMPR.state.wc, pacsMPR.state.ww]")
         assert window[1] > 0
@@ -361,10 +342,7 @@ def test_probe_and_window_from_a_region_on_a_plane(study, app):
 def test_the_crosshair_stays_inside_the_volume(study, app):
     a, ct, _ = study
     with serve(app) as base, chromium() as browser:
-        page = new_page(browser, base, "desktop")
-        login(page, base, a.doctor, PASSWORD)
-        page.goto(f"{base}/viewer3d/{ct.study_uid}/{ct.series_uid}/mpr")
-        page.wait_for_function("window.pacsMPR && pacsMPR.views.every(v => v.geom)")
+        page = _open_mpr(browser, base, a, ct)
         top = page.evaluate("""() => { const g = pacsMPR.views[1].geom;   // coronal: row 0 is the top slice
             return g.origin[2]; }""")
         box = page.locator('.v3d-vp[data-plane="coronal"]').bounding_box()
